@@ -1,0 +1,213 @@
+//! The handler trait and the plain-Rust types it speaks. These mirror the
+//! WIT contract in `wit/handler.wit` one to one.
+
+use crate::sense::SenseCode;
+
+/// SCSI status byte GOOD.
+pub const STATUS_GOOD: u8 = 0x00;
+/// SCSI status byte CHECK CONDITION.
+pub const STATUS_CHECK_CONDITION: u8 = 0x02;
+/// SCSI status byte CONDITION MET.
+pub const STATUS_CONDITION_MET: u8 = 0x04;
+/// SCSI status byte BUSY.
+pub const STATUS_BUSY: u8 = 0x08;
+/// SCSI status byte RESERVATION CONFLICT.
+pub const STATUS_RESERVATION_CONFLICT: u8 = 0x18;
+/// SCSI status byte TASK SET FULL.
+pub const STATUS_TASK_SET_FULL: u8 = 0x28;
+
+/// Longest sense buffer TCMU carries back to the kernel.
+pub const MAX_SENSE_LEN: usize = 96;
+
+/// The SCSI peripheral device type a handler emulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceType {
+    /// SBC direct-access block device.
+    Disk,
+    /// SSC sequential-access (tape) device.
+    Tape,
+    /// SMC medium changer.
+    Changer,
+    /// MMC optical drive.
+    Optical,
+    /// Anything else.
+    Other,
+}
+
+/// What a handler says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerInfo {
+    /// Short name, e.g. `"file"`.
+    pub name: String,
+    /// Device type; selects the `tcmu-wasm check` suite.
+    pub device_type: DeviceType,
+    /// One-line description.
+    pub description: String,
+}
+
+impl HandlerInfo {
+    /// Build a `HandlerInfo`.
+    pub fn new(name: &str, device_type: DeviceType, description: &str) -> Self {
+        Self { name: name.into(), device_type, description: description.into() }
+    }
+}
+
+/// One SCSI command.
+#[derive(Debug, Clone, Copy)]
+pub struct Command<'a> {
+    /// The CDB bytes.
+    pub cdb: &'a [u8],
+    /// Bytes of data-out available through [`Transfer::read_data_out`].
+    pub data_out_len: u32,
+    /// Room for data-in, in bytes.
+    pub data_in_len: u32,
+}
+
+impl Command<'_> {
+    /// The operation code (first CDB byte); 0xff for an empty CDB, which no
+    /// command uses, so it falls into "invalid opcode".
+    pub fn opcode(&self) -> u8 {
+        self.cdb.first().copied().unwrap_or(0xff)
+    }
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// SCSI status byte.
+    pub status: u8,
+    /// Sense data, at most [`MAX_SENSE_LEN`] bytes (longer is truncated by the host).
+    pub sense: Vec<u8>,
+    /// Bytes of data-in produced.
+    pub data_in_len: u32,
+}
+
+impl Completion {
+    /// GOOD status, no data-in.
+    pub fn good() -> Self {
+        Self { status: STATUS_GOOD, sense: Vec::new(), data_in_len: 0 }
+    }
+    /// GOOD status with `len` bytes of data-in.
+    pub fn good_with_data(len: u32) -> Self {
+        Self { status: STATUS_GOOD, sense: Vec::new(), data_in_len: len }
+    }
+    /// CHECK CONDITION with fixed-format sense for `code`.
+    pub fn check_condition(code: &SenseCode) -> Self {
+        Self { status: STATUS_CHECK_CONDITION, sense: code.fixed(), data_in_len: 0 }
+    }
+    /// CHECK CONDITION with ready-made sense bytes.
+    pub fn check_condition_with_sense(sense: Vec<u8>) -> Self {
+        Self { status: STATUS_CHECK_CONDITION, sense, data_in_len: 0 }
+    }
+    /// Any status without sense (BUSY, RESERVATION CONFLICT, ...).
+    pub fn status(status: u8) -> Self {
+        Self { status, sense: Vec::new(), data_in_len: 0 }
+    }
+}
+
+/// Task management functions forwarded by the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum TaskManagement {
+    AbortTask,
+    AbortTaskSet,
+    ClearAca,
+    ClearTaskSet,
+    LunReset,
+    TargetWarmReset,
+    TargetColdReset,
+    LunResetPr,
+    Unknown,
+}
+
+/// Why a store or transfer operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IoError {
+    /// The range leaves the store or the command's buffer.
+    OutOfRange,
+    /// The store is read-only.
+    ReadOnly,
+    /// The host's I/O failed.
+    Io(String),
+}
+
+impl std::fmt::Display for IoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IoError::OutOfRange => f.write_str("range out of bounds"),
+            IoError::ReadOnly => f.write_str("store is read-only"),
+            IoError::Io(e) => write!(f, "I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for IoError {}
+
+/// The device's backing store, granted by the host.
+pub trait Store {
+    /// Size in bytes.
+    fn size(&self) -> u64;
+    /// Whether writes are refused.
+    fn read_only(&self) -> bool;
+    /// Read `len` bytes at `offset`.
+    fn read_at(&self, offset: u64, len: u32) -> Result<Vec<u8>, IoError>;
+    /// Write `data` at `offset`.
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), IoError>;
+    /// Make completed writes durable.
+    fn flush(&self) -> Result<(), IoError>;
+    /// Forget a range; later reads return zeroes.
+    fn discard(&self, offset: u64, len: u64) -> Result<(), IoError>;
+    /// Zero a range.
+    fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), IoError>;
+    /// Move store bytes straight into the current command's data-in buffer.
+    fn read_to_data_in(&self, offset: u64, len: u32, data_in_offset: u32) -> Result<(), IoError>;
+    /// Move the current command's data-out bytes straight to the store.
+    fn write_from_data_out(&self, offset: u64, len: u32, data_out_offset: u32) -> Result<(), IoError>;
+}
+
+/// The data buffers of the command being handled.
+pub trait Transfer {
+    /// Copy `len` bytes of data-out starting at `offset`.
+    fn read_data_out(&mut self, offset: u32, len: u32) -> Result<Vec<u8>, IoError>;
+    /// Copy `data` into the data-in buffer at `offset`.
+    fn write_data_in(&mut self, offset: u32, data: &[u8]) -> Result<(), IoError>;
+}
+
+/// A SCSI device handler. One value serves one device; the host calls it
+/// for one command at a time.
+pub trait Handler: Sized + 'static {
+    /// Static facts about the handler.
+    fn describe() -> HandlerInfo;
+    /// Open a device with the operator's config string and granted store.
+    fn open(config: &str, store: Option<Box<dyn Store>>) -> Result<Self, String>;
+    /// Handle one command.
+    fn handle(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Completion;
+    /// A task management function arrived (no command is in flight).
+    fn task_management(&mut self, _tmf: TaskManagement) {}
+    /// The device was resized; the store already reports `new_size`.
+    fn resized(&mut self, _new_size: u64) {}
+    /// The device is going away.
+    fn close(&mut self) {}
+}
+
+/// Log levels for [`log`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+/// Log a message through the host (tagged with the device name there). On
+/// native builds it goes to stderr at `Warn` and above.
+pub fn log(level: LogLevel, message: &str) {
+    #[cfg(target_family = "wasm")]
+    crate::wasm::log(level, message);
+    #[cfg(not(target_family = "wasm"))]
+    if matches!(level, LogLevel::Error | LogLevel::Warn) {
+        eprintln!("handler {level:?}: {message}");
+    }
+}

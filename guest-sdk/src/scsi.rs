@@ -1,0 +1,1 @@
+//! SCSI CDB decoding and response builders (to be filled in).

@@ -1,0 +1,161 @@
+//! The component glue: wit-bindgen bindings plus an adapter from the
+//! generated `Guest` trait to [`crate::Handler`]. Handler authors never use
+//! this module directly; [`crate::export_handler!`] does.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::marker::PhantomData;
+
+use crate::{
+    Command, Completion, DeviceType, Handler, IoError, LogLevel, Store, TaskManagement, Transfer,
+};
+
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "device-handler",
+        pub_export_macro: true,
+        default_bindings_module: "tcmu_guest_sdk::wasm::bindings",
+    });
+}
+
+use bindings::tcmu::handler::{backing, log as wlog, transfer, types as wt};
+
+thread_local! {
+    // The open device. A component instance serves one device, and wasm32
+    // components are single-threaded, so one slot is all there is.
+    static DEVICE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+/// Adapter from the generated `Guest` trait to a [`Handler`].
+pub struct Glue<H>(PhantomData<H>);
+
+fn with_device<H: Handler, R>(f: impl FnOnce(&mut H) -> R) -> Option<R> {
+    DEVICE.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        slot.as_mut().and_then(|b| b.downcast_mut::<H>()).map(f)
+    })
+}
+
+impl<H: Handler> bindings::Guest for Glue<H> {
+    fn describe() -> wt::HandlerInfo {
+        let info = H::describe();
+        wt::HandlerInfo {
+            name: info.name,
+            device_type: match info.device_type {
+                DeviceType::Disk => wt::DeviceType::Disk,
+                DeviceType::Tape => wt::DeviceType::Tape,
+                DeviceType::Changer => wt::DeviceType::Changer,
+                DeviceType::Optical => wt::DeviceType::Optical,
+                DeviceType::Other => wt::DeviceType::Other,
+            },
+            description: info.description,
+        }
+    }
+
+    fn open(config: String, store: Option<backing::Store>) -> Result<(), String> {
+        let store = store.map(|s| Box::new(WasmStore(s)) as Box<dyn Store>);
+        let dev = H::open(&config, store)?;
+        DEVICE.with(|slot| *slot.borrow_mut() = Some(Box::new(dev)));
+        Ok(())
+    }
+
+    fn handle(command: wt::Command) -> wt::Completion {
+        let cmd = Command {
+            cdb: &command.cdb,
+            data_out_len: command.data_out_len,
+            data_in_len: command.data_in_len,
+        };
+        let done = with_device::<H, _>(|dev| dev.handle(&cmd, &mut WasmTransfer))
+            // Commands before a successful open: the LUN is not ready.
+            .unwrap_or_else(|| Completion::check_condition(&crate::sense::LUN_NOT_READY));
+        wt::Completion { status: done.status, sense: done.sense, data_in_len: done.data_in_len }
+    }
+
+    fn task_management(tmf: wt::TaskManagement) {
+        let tmf = match tmf {
+            wt::TaskManagement::AbortTask => TaskManagement::AbortTask,
+            wt::TaskManagement::AbortTaskSet => TaskManagement::AbortTaskSet,
+            wt::TaskManagement::ClearAca => TaskManagement::ClearAca,
+            wt::TaskManagement::ClearTaskSet => TaskManagement::ClearTaskSet,
+            wt::TaskManagement::LunReset => TaskManagement::LunReset,
+            wt::TaskManagement::TargetWarmReset => TaskManagement::TargetWarmReset,
+            wt::TaskManagement::TargetColdReset => TaskManagement::TargetColdReset,
+            wt::TaskManagement::LunResetPr => TaskManagement::LunResetPr,
+            wt::TaskManagement::Unknown => TaskManagement::Unknown,
+        };
+        with_device::<H, _>(|dev| dev.task_management(tmf));
+    }
+
+    fn resized(new_size: u64) {
+        with_device::<H, _>(|dev| dev.resized(new_size));
+    }
+
+    fn close() {
+        with_device::<H, _>(|dev| dev.close());
+        DEVICE.with(|slot| slot.borrow_mut().take());
+    }
+}
+
+fn io_error(e: wt::IoError) -> IoError {
+    match e {
+        wt::IoError::OutOfRange => IoError::OutOfRange,
+        wt::IoError::ReadOnly => IoError::ReadOnly,
+        wt::IoError::Io(s) => IoError::Io(s),
+    }
+}
+
+struct WasmStore(backing::Store);
+
+impl Store for WasmStore {
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+    fn read_only(&self) -> bool {
+        self.0.read_only()
+    }
+    fn read_at(&self, offset: u64, len: u32) -> Result<Vec<u8>, IoError> {
+        self.0.read_at(offset, len).map_err(io_error)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), IoError> {
+        self.0.write_at(offset, data).map_err(io_error)
+    }
+    fn flush(&self) -> Result<(), IoError> {
+        self.0.flush().map_err(io_error)
+    }
+    fn discard(&self, offset: u64, len: u64) -> Result<(), IoError> {
+        self.0.discard(offset, len).map_err(io_error)
+    }
+    fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), IoError> {
+        self.0.write_zeroes(offset, len).map_err(io_error)
+    }
+    fn read_to_data_in(&self, offset: u64, len: u32, data_in_offset: u32) -> Result<(), IoError> {
+        self.0.read_to_data_in(offset, len, data_in_offset).map_err(io_error)
+    }
+    fn write_from_data_out(&self, offset: u64, len: u32, data_out_offset: u32) -> Result<(), IoError> {
+        self.0.write_from_data_out(offset, len, data_out_offset).map_err(io_error)
+    }
+}
+
+struct WasmTransfer;
+
+impl Transfer for WasmTransfer {
+    fn read_data_out(&mut self, offset: u32, len: u32) -> Result<Vec<u8>, IoError> {
+        transfer::read_data_out(offset, len).map_err(io_error)
+    }
+    fn write_data_in(&mut self, offset: u32, data: &[u8]) -> Result<(), IoError> {
+        transfer::write_data_in(offset, data).map_err(io_error)
+    }
+}
+
+pub(crate) fn log(level: LogLevel, message: &str) {
+    let level = match level {
+        LogLevel::Error => wt::LogLevel::Error,
+        LogLevel::Warn => wt::LogLevel::Warn,
+        LogLevel::Info => wt::LogLevel::Info,
+        LogLevel::Debug => wt::LogLevel::Debug,
+        LogLevel::Trace => wt::LogLevel::Trace,
+    };
+    wlog::log(level, message);
+}

@@ -1,0 +1,184 @@
+//! Backing stores: the host file behind a device, and the operations the
+//! handler capability (`tcmu:handler/backing.store`) and the native
+//! baseline both run on it. Every offset the handler passes is checked
+//! against the size the operator configured, never against the file, so
+//! a handler cannot reach past its grant even when the file is larger.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::ring::{BufferError, DataBuffer};
+
+/// Why a backing-store operation failed; maps onto the WIT `io-error`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The range leaves the store or the command's buffer.
+    #[error("range out of bounds")]
+    OutOfRange,
+    /// The store is read-only.
+    #[error("store is read-only")]
+    ReadOnly,
+    /// The host I/O failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl From<BufferError> for StoreError {
+    fn from(e: BufferError) -> Self {
+        match e {
+            BufferError::OutOfRange { .. } => StoreError::OutOfRange,
+            BufferError::Region(r) => StoreError::Io(io::Error::other(r)),
+        }
+    }
+}
+
+/// A backing file, bounded to a configured size.
+#[derive(Debug)]
+pub struct BackingFile {
+    file: File,
+    path: PathBuf,
+    size: AtomicU64,
+    read_only: bool,
+}
+
+impl BackingFile {
+    /// Open (and create, unless read-only) `path` and make it `size` bytes
+    /// long if it is shorter. A longer file is left alone: the grant is
+    /// `size`, whatever lies beyond stays unreachable.
+    pub fn open(path: &Path, size: u64, read_only: bool) -> io::Result<Self> {
+        let file = OpenOptions::new().read(true).write(!read_only).create(!read_only).truncate(false).open(path)?;
+        let len = file.metadata()?.len();
+        if len < size {
+            if read_only {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is {len} bytes, shorter than the configured {size}, and read-only", path.display()),
+                ));
+            }
+            file.set_len(size)?;
+        }
+        Ok(Self { file, path: path.to_owned(), size: AtomicU64::new(size), read_only })
+    }
+
+    /// The host path (for logs; never shown to a handler).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Granted size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// Whether writes are refused.
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Grow or shrink the grant (TCMU RECONFIG dev_size); grows the file.
+    pub fn resize(&self, size: u64) -> io::Result<()> {
+        if !self.read_only && self.file.metadata()?.len() < size {
+            self.file.set_len(size)?;
+        }
+        self.size.store(size, Ordering::Release);
+        Ok(())
+    }
+
+    fn check(&self, offset: u64, len: u64) -> Result<(), StoreError> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size() => Ok(()),
+            _ => Err(StoreError::OutOfRange),
+        }
+    }
+
+    fn check_writable(&self, offset: u64, len: u64) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        self.check(offset, len)
+    }
+
+    /// Read into `buf` from `offset`.
+    pub fn read_into(&self, offset: u64, buf: &mut [u8]) -> Result<(), StoreError> {
+        self.check(offset, buf.len() as u64)?;
+        self.file.read_exact_at(buf, offset)?;
+        Ok(())
+    }
+
+    /// Read `len` bytes at `offset` into a new vector.
+    pub fn read_vec(&self, offset: u64, len: u32) -> Result<Vec<u8>, StoreError> {
+        self.check(offset, len as u64)?;
+        let mut buf = vec![0u8; len as usize];
+        self.file.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+
+    /// Write `data` at `offset`.
+    pub fn write_from(&self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
+        self.check_writable(offset, data.len() as u64)?;
+        self.file.write_all_at(data, offset)?;
+        Ok(())
+    }
+
+    /// Make completed writes durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        if !self.read_only {
+            self.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Zero a range, deallocating it where the filesystem can.
+    pub fn discard(&self, offset: u64, len: u64) -> Result<(), StoreError> {
+        self.check_writable(offset, len)?;
+        let mode = nix::fcntl::FallocateFlags::FALLOC_FL_PUNCH_HOLE | nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE;
+        match nix::fcntl::fallocate(&self.file, mode, offset as i64, len as i64) {
+            Ok(()) => Ok(()),
+            // tmpfs overlays and some filesystems cannot punch holes.
+            Err(_) => self.write_zeroes_by_writing(offset, len),
+        }
+    }
+
+    /// Zero a range.
+    pub fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), StoreError> {
+        self.check_writable(offset, len)?;
+        let mode = nix::fcntl::FallocateFlags::FALLOC_FL_ZERO_RANGE | nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE;
+        match nix::fcntl::fallocate(&self.file, mode, offset as i64, len as i64) {
+            Ok(()) => Ok(()),
+            Err(_) => self.write_zeroes_by_writing(offset, len),
+        }
+    }
+
+    fn write_zeroes_by_writing(&self, offset: u64, len: u64) -> Result<(), StoreError> {
+        const CHUNK: u64 = 1 << 20;
+        let zeroes = vec![0u8; CHUNK.min(len) as usize];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(CHUNK) as usize;
+            self.file.write_all_at(&zeroes[..n], offset + done)?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Read store bytes straight into a command's data buffer.
+    pub fn read_to_buffer(&self, offset: u64, len: u32, buf: &DataBuffer, buf_offset: u32) -> Result<(), StoreError> {
+        self.check(offset, len as u64)?;
+        buf.fill_with(buf_offset as u64, len as u64, |pos, chunk| -> Result<(), StoreError> {
+            self.file.read_exact_at(chunk, offset + pos)?;
+            Ok(())
+        })
+    }
+
+    /// Write a command's data-buffer bytes straight to the store.
+    pub fn write_from_buffer(&self, offset: u64, len: u32, buf: &DataBuffer, buf_offset: u32) -> Result<(), StoreError> {
+        self.check_writable(offset, len as u64)?;
+        buf.drain_with(buf_offset as u64, len as u64, |pos, chunk| -> Result<(), StoreError> {
+            self.file.write_all_at(chunk, offset + pos)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! The data buffers of the command a handler is serving, with the
+//! operations the `transfer` interface and the store's direct-transfer
+//! methods perform on them. Shared by the wasm host and the native
+//! baseline so both do exactly the same work per byte.
+
+use crate::backing::{BackingFile, StoreError};
+use crate::ring::{CommandEntry, DataBuffer};
+
+/// Buffers of the command in flight.
+#[derive(Debug)]
+pub struct CommandIo {
+    data: DataBuffer,
+    bidi_in: Option<DataBuffer>,
+    moved_data_in: bool,
+}
+
+impl CommandIo {
+    /// Take the buffers of `cmd` (cheap: region handle + segment list).
+    pub fn new(cmd: &CommandEntry) -> Self {
+        Self { data: cmd.data.clone(), bidi_in: cmd.bidi_in.clone(), moved_data_in: false }
+    }
+
+    /// Bytes of data-out (the shared buffer for one-directional commands).
+    pub fn data_out_len(&self) -> u32 {
+        self.data.len()
+    }
+
+    /// Room for data-in.
+    pub fn data_in_len(&self) -> u32 {
+        self.data_in().len()
+    }
+
+    fn data_in(&self) -> &DataBuffer {
+        self.bidi_in.as_ref().unwrap_or(&self.data)
+    }
+
+    /// Whether the handler put any data-in into the buffer. The ring then
+    /// reports a short transfer (READ_LEN); for commands that moved none —
+    /// writes — no residual is reported, because the kernel would apply it
+    /// to the data-out direction.
+    pub fn moved_data_in(&self) -> bool {
+        self.moved_data_in
+    }
+
+    /// Copy data-out bytes.
+    pub fn read_data_out(&self, offset: u32, len: u32) -> Result<Vec<u8>, StoreError> {
+        let mut out = vec![0u8; len as usize];
+        self.data.read(offset as u64, &mut out)?;
+        Ok(out)
+    }
+
+    /// Copy bytes into data-in.
+    pub fn write_data_in(&mut self, offset: u32, data: &[u8]) -> Result<(), StoreError> {
+        self.data_in().write(offset as u64, data)?;
+        self.moved_data_in = true;
+        Ok(())
+    }
+
+    /// Store → data-in, no intermediate copy.
+    pub fn store_to_data_in(&mut self, store: &BackingFile, offset: u64, len: u32, data_in_offset: u32) -> Result<(), StoreError> {
+        store.read_to_buffer(offset, len, self.data_in(), data_in_offset)?;
+        self.moved_data_in = true;
+        Ok(())
+    }
+
+    /// Data-out → store, no intermediate copy.
+    pub fn data_out_to_store(&self, store: &BackingFile, offset: u64, len: u32, data_out_offset: u32) -> Result<(), StoreError> {
+        store.write_from_buffer(offset, len, &self.data, data_out_offset)
+    }
+}

@@ -1,0 +1,17 @@
+//! tcmu-wasm: a TCMU (Linux `target_core_user`) daemon whose SCSI device
+//! handlers are sandboxed WebAssembly components.
+//!
+//! The crate is laid out along the data path:
+//! - [`ring`]: the shared-memory command ring (mailbox, entries, data buffers);
+//! - [`sim`]: a simulated kernel that drives the ring for tests and benches;
+//! - [`device`]: one device's loop (ring + doorbell + handler backend);
+//! - [`backing`]: backing files, bounded to the operator's grant;
+//! - [`sandbox`]: the wasmtime runtime that hosts handler components;
+//! - [`native`]: the same handlers linked natively (the benchmark baseline);
+//! - [`check`] and [`bench`]: the `tcmu-wasm check` and `bench` commands.
+
+pub mod backing;
+pub mod device;
+pub mod ring;
+#[cfg(feature = "test-utils")]
+pub mod sim;

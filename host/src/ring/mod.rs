@@ -1,0 +1,379 @@
+//! The TCMU command ring, user-space side.
+//!
+//! [`Ring`] reads entries that the kernel (or [`crate::sim`]) produced at
+//! `cmd_head`, validates every offset and length against the region before
+//! touching it, and writes responses and advances `cmd_tail`. Nothing it
+//! reads can make it panic or access memory outside the region: an entry
+//! whose buffers are bad is failed with [`RingError`] as its reason; a ring
+//! whose framing is bad (an entry length that cannot be trusted to find
+//! the next entry) stops with [`RingError::Corrupt`].
+//!
+//! Commands are completed strictly in ring order (TCMU does not require
+//! `CAP_OOOC` from user space), which is what one handler instance serving
+//! one command at a time produces anyway.
+
+pub mod entry;
+pub mod layout;
+pub mod region;
+
+pub use entry::{BufferError, CommandEntry, DataBuffer, Entry, InvalidEntry, Segment, TmrEntry, TmrKind};
+pub use region::{Region, RegionError};
+
+use entry::Slot;
+use layout::{hdr, mailbox, op, req, rsp, tmr};
+
+/// Largest CDB we accept (variable-length CDBs top out at 260 bytes).
+pub const MAX_CDB_LEN: usize = 260;
+
+/// What went wrong with the ring or an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RingError {
+    /// The mailbox does not describe a ring we can serve.
+    #[error("bad mailbox: {0}")]
+    BadMailbox(String),
+    /// The ring's framing cannot be trusted any more; the device must stop.
+    #[error("corrupt ring at offset {offset:#x}: {reason}")]
+    Corrupt {
+        /// Ring-relative offset of the bad entry.
+        offset: u32,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The entry's CDB offset or length is bad.
+    #[error("bad CDB: {0}")]
+    BadCdb(String),
+    /// An iovec leaves the data area or lengths overflow.
+    #[error("bad iovec {index}: {reason}")]
+    BadIovec {
+        /// Index in the entry's iovec array.
+        index: usize,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A completion was offered for an entry other than the one at the tail.
+    #[error("completion out of order: tail at {tail:#x}, entry at {entry:#x}")]
+    OutOfOrder {
+        /// Current tail.
+        tail: u32,
+        /// The entry's offset.
+        entry: u32,
+    },
+    /// A region access failed (an internal bound check tripped).
+    #[error(transparent)]
+    Region(#[from] RegionError),
+}
+
+/// The result of serving a command, as written into the entry's `rsp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// SCSI status byte.
+    pub status: u8,
+    /// Sense bytes (truncated to 96).
+    pub sense: Vec<u8>,
+    /// Bytes of data-in produced, when the command produced data-in; the
+    /// kernel is told about a short transfer with `UFLAG_READ_LEN`.
+    pub data_in_len: Option<u32>,
+}
+
+impl Response {
+    /// GOOD, no data-in accounting.
+    pub fn good() -> Self {
+        Self { status: 0, sense: Vec::new(), data_in_len: None }
+    }
+
+    /// CHECK CONDITION with fixed-format sense for key/asc/ascq.
+    pub fn check_condition(key: u8, asc: u8, ascq: u8) -> Self {
+        let mut sense = vec![0u8; 18];
+        sense[0] = 0x70;
+        sense[2] = key;
+        sense[7] = 10;
+        sense[12] = asc;
+        sense[13] = ascq;
+        Self { status: 0x02, sense, data_in_len: None }
+    }
+}
+
+/// The user-space side of one TCMU command ring.
+#[derive(Debug)]
+pub struct Ring {
+    region: Region,
+    cmdr_off: u32,
+    cmdr_size: u32,
+    flags: u16,
+    /// Our copy of `cmd_tail`; the mailbox copy is only ever written.
+    tail: u32,
+}
+
+impl Ring {
+    /// Attach to a region whose mailbox the kernel has initialised. The
+    /// current `cmd_tail` is adopted, so a restarted daemon continues where
+    /// its predecessor stopped.
+    pub fn attach(region: Region) -> Result<Self, RingError> {
+        let version = region.read_u16(mailbox::VERSION as u64)?;
+        if version != layout::MAILBOX_VERSION {
+            return Err(RingError::BadMailbox(format!(
+                "version {version}, expected {}",
+                layout::MAILBOX_VERSION
+            )));
+        }
+        let flags = region.read_u16(mailbox::FLAGS as u64)?;
+        let cmdr_off = region.read_u32(mailbox::CMDR_OFF as u64)?;
+        let cmdr_size = region.read_u32(mailbox::CMDR_SIZE as u64)?;
+        if (cmdr_off as usize) < mailbox::SIZE || cmdr_off % layout::ENTRY_ALIGN != 0 {
+            return Err(RingError::BadMailbox(format!("cmdr_off {cmdr_off:#x} overlaps the mailbox or is unaligned")));
+        }
+        if cmdr_size < rsp::END as u32 || cmdr_size % layout::ENTRY_ALIGN != 0 {
+            return Err(RingError::BadMailbox(format!("cmdr_size {cmdr_size:#x} too small or unaligned")));
+        }
+        region
+            .check(cmdr_off as u64, cmdr_size as u64)
+            .map_err(|e| RingError::BadMailbox(format!("ring leaves the region: {e}")))?;
+        let tail = region.load_acquire(mailbox::CMD_TAIL as u64)?;
+        if tail >= cmdr_size || tail % layout::ENTRY_ALIGN != 0 {
+            return Err(RingError::BadMailbox(format!("cmd_tail {tail:#x} outside the ring")));
+        }
+        Ok(Self { region, cmdr_off, cmdr_size, flags, tail })
+    }
+
+    /// The region this ring lives in.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// Mailbox capability flags (`layout::FLAG_CAP_*`).
+    pub fn flags(&self) -> u16 {
+        self.flags
+    }
+
+    /// Ring size in bytes.
+    pub fn size(&self) -> u32 {
+        self.cmdr_size
+    }
+
+    /// Our tail (ring-relative).
+    pub fn tail(&self) -> u32 {
+        self.tail
+    }
+
+    /// The kernel's head, loaded with acquire ordering so that the entry
+    /// bytes it covers are visible.
+    pub fn head(&self) -> Result<u32, RingError> {
+        let head = self.region.load_acquire(mailbox::CMD_HEAD as u64)?;
+        if head >= self.cmdr_size || head % layout::ENTRY_ALIGN != 0 {
+            return Err(RingError::Corrupt { offset: head, reason: "cmd_head outside the ring or unaligned".into() });
+        }
+        Ok(head)
+    }
+
+    /// Whether entries are waiting.
+    pub fn has_pending(&self) -> Result<bool, RingError> {
+        Ok(self.head()? != self.tail)
+    }
+
+    /// Forget our position and take the mailbox's tail again (after the
+    /// kernel reset the ring; see `reset_ring` in the kernel glue).
+    pub fn resync(&mut self) -> Result<(), RingError> {
+        let tail = self.region.load_acquire(mailbox::CMD_TAIL as u64)?;
+        if tail >= self.cmdr_size || tail % layout::ENTRY_ALIGN != 0 {
+            return Err(RingError::Corrupt { offset: tail, reason: "cmd_tail outside the ring".into() });
+        }
+        self.tail = tail;
+        Ok(())
+    }
+
+    fn entry_addr(&self, ring_off: u32, field: usize) -> u64 {
+        self.cmdr_off as u64 + ring_off as u64 + field as u64
+    }
+
+    fn advance(&mut self, len: u32) -> Result<(), RingError> {
+        self.tail = (self.tail + len) % self.cmdr_size;
+        // Release: our response bytes are visible before the kernel sees the tail.
+        self.region.store_release(mailbox::CMD_TAIL as u64, self.tail)?;
+        Ok(())
+    }
+
+    /// Take the entry at the tail. PAD entries are skipped and unknown
+    /// opcodes are flagged `UFLAG_UNKNOWN_OP` and skipped, both here. The
+    /// returned entry must be finished (`complete`, `complete_invalid`,
+    /// `ack_tmr`) before the next call.
+    pub fn next(&mut self) -> Result<Option<Entry>, RingError> {
+        loop {
+            let head = self.head()?;
+            if head == self.tail {
+                return Ok(None);
+            }
+            let at = self.tail;
+            let produced = (head + self.cmdr_size - at) % self.cmdr_size;
+            let len_op = self.region.read_u32(self.entry_addr(at, hdr::LEN_OP))?;
+            let len = len_op & !op::MASK;
+            let corrupt = |reason: String| RingError::Corrupt { offset: at, reason };
+            if len < hdr::SIZE as u32 {
+                return Err(corrupt(format!("entry length {len} shorter than its header")));
+            }
+            if len > produced {
+                return Err(corrupt(format!("entry length {len} runs past cmd_head ({produced} bytes produced)")));
+            }
+            if at + len > self.cmdr_size {
+                return Err(corrupt(format!("entry length {len} wraps the ring end")));
+            }
+            let slot = Slot { offset: at, len };
+            match len_op & op::MASK {
+                op::PAD => self.advance(len)?,
+                op::CMD => {
+                    let cmd_id = self.region.read_u16(self.entry_addr(at, hdr::CMD_ID))?;
+                    if len < rsp::END as u32 {
+                        // Too short to hold a response: not a slot we can answer in.
+                        return Err(corrupt(format!("command entry length {len} cannot hold a response")));
+                    }
+                    return Ok(Some(match self.parse_command(slot) {
+                        Ok((cdb, data, bidi_in)) => Entry::Command(CommandEntry { cmd_id, cdb, data, bidi_in, slot }),
+                        Err(error) => Entry::Invalid(InvalidEntry { cmd_id, error, slot }),
+                    }));
+                }
+                op::TMR => match self.parse_tmr(slot) {
+                    Ok(entry) => return Ok(Some(Entry::Tmr(entry))),
+                    Err(e) => {
+                        tracing::warn!(offset = at, error = %e, "malformed TMR entry skipped");
+                        self.advance(len)?;
+                    }
+                },
+                other => {
+                    tracing::warn!(offset = at, opcode = other, "unknown ring opcode; flagged UNKNOWN_OP");
+                    let uflags_at = self.entry_addr(at, hdr::UFLAGS);
+                    let uflags = self.region.read_u8(uflags_at)?;
+                    self.region.write_u8(uflags_at, uflags | layout::UFLAG_UNKNOWN_OP)?;
+                    self.advance(len)?;
+                }
+            }
+        }
+    }
+
+    fn parse_command(&self, slot: Slot) -> Result<(Vec<u8>, DataBuffer, Option<DataBuffer>), RingError> {
+        let at = slot.offset;
+        let iov_cnt = self.region.read_u32(self.entry_addr(at, req::IOV_CNT))? as u64;
+        let bidi_cnt = self.region.read_u32(self.entry_addr(at, req::IOV_BIDI_CNT))? as u64;
+        let dif_cnt = self.region.read_u32(self.entry_addr(at, req::IOV_DIF_CNT))? as u64;
+        let total_iovs = iov_cnt + bidi_cnt + dif_cnt;
+        let iov_bytes = total_iovs * req::IOV_SIZE as u64;
+        if req::IOV as u64 + iov_bytes > slot.len as u64 {
+            return Err(RingError::BadIovec {
+                index: 0,
+                reason: format!("{total_iovs} iovecs do not fit the {}-byte entry", slot.len),
+            });
+        }
+
+        let cdb_off = self.region.read_u64(self.entry_addr(at, req::CDB_OFF))?;
+        let bad_cdb = |e: RegionError| RingError::BadCdb(e.to_string());
+        self.region.check(cdb_off, 1).map_err(bad_cdb)?;
+        let opcode = self.region.read_u8(cdb_off)?;
+        let additional = if opcode == 0x7f {
+            self.region.check(cdb_off, 8).map_err(bad_cdb)?;
+            self.region.read_u8(cdb_off + 7)?
+        } else {
+            0
+        };
+        let cdb_len = layout::cdb_len(opcode, additional);
+        if cdb_len > MAX_CDB_LEN {
+            return Err(RingError::BadCdb(format!("length {cdb_len} exceeds {MAX_CDB_LEN}")));
+        }
+        self.region.check(cdb_off, cdb_len as u64).map_err(bad_cdb)?;
+        let mut cdb = vec![0u8; cdb_len];
+        self.region.read(cdb_off, &mut cdb)?;
+
+        // Data buffers must sit in the data area, past the ring: a buffer
+        // overlapping the mailbox or ring would let a response overwrite them.
+        let data_start = self.cmdr_off as u64 + self.cmdr_size as u64;
+        let read_iovs = |first: u64, count: u64| -> Result<DataBuffer, RingError> {
+            let mut segments = Vec::with_capacity(count as usize);
+            let mut total: u32 = 0;
+            for i in first..first + count {
+                let base_at = self.entry_addr(at, req::IOV) + i * req::IOV_SIZE as u64;
+                let base = self.region.read_u64(base_at)?;
+                let len = self.region.read_u64(base_at + 8)?;
+                let bad = |reason: String| RingError::BadIovec { index: i as usize, reason };
+                if base < data_start {
+                    return Err(bad(format!("base {base:#x} is inside the mailbox or ring")));
+                }
+                self.region.check(base, len).map_err(|e| bad(e.to_string()))?;
+                let len32 = u32::try_from(len).map_err(|_| bad(format!("length {len} too large")))?;
+                total = total.checked_add(len32).ok_or_else(|| bad("total length overflows u32".into()))?;
+                if len32 > 0 {
+                    segments.push(Segment { offset: base, len: len32 });
+                }
+            }
+            Ok(DataBuffer::new(self.region.clone(), segments, total))
+        };
+        let data = read_iovs(0, iov_cnt)?;
+        let bidi_in = if bidi_cnt > 0 { Some(read_iovs(iov_cnt, bidi_cnt)?) } else { None };
+        // DIF iovecs are validated with the rest but not served: LIO does
+        // not pass protection information to TCMU.
+        if dif_cnt > 0 {
+            read_iovs(iov_cnt + bidi_cnt, dif_cnt)?;
+        }
+        Ok((cdb, data, bidi_in))
+    }
+
+    fn parse_tmr(&self, slot: Slot) -> Result<TmrEntry, RingError> {
+        let at = slot.offset;
+        if slot.len < tmr::CMD_IDS as u32 {
+            return Err(RingError::Corrupt { offset: at, reason: format!("TMR entry length {} too short", slot.len) });
+        }
+        let kind = TmrKind::from_raw(self.region.read_u8(self.entry_addr(at, tmr::TYPE))?);
+        let cnt = self.region.read_u32(self.entry_addr(at, tmr::CMD_CNT))? as u64;
+        if tmr::CMD_IDS as u64 + cnt * 2 > slot.len as u64 {
+            return Err(RingError::Corrupt { offset: at, reason: format!("TMR lists {cnt} ids in {} bytes", slot.len) });
+        }
+        let aborted = (0..cnt)
+            .map(|i| self.region.read_u16(self.entry_addr(at, tmr::CMD_IDS) + i * 2))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TmrEntry { kind, aborted, slot })
+    }
+
+    fn check_order(&self, slot: Slot) -> Result<(), RingError> {
+        if slot.offset != self.tail {
+            return Err(RingError::OutOfOrder { tail: self.tail, entry: slot.offset });
+        }
+        Ok(())
+    }
+
+    fn write_response(&mut self, slot: Slot, response: &Response, buffer_len: u32) -> Result<(), RingError> {
+        self.check_order(slot)?;
+        let at = slot.offset;
+        self.region.write_u8(self.entry_addr(at, rsp::SCSI_STATUS), response.status)?;
+        let sense_at = self.entry_addr(at, rsp::SENSE);
+        let n = response.sense.len().min(layout::SENSE_BUFFER_SIZE);
+        self.region.write(sense_at, &response.sense[..n])?;
+        self.region.fill(sense_at + n as u64, (layout::SENSE_BUFFER_SIZE - n) as u64, 0)?;
+        let uflags_at = self.entry_addr(at, hdr::UFLAGS);
+        let mut uflags = self.region.read_u8(uflags_at)? & !layout::UFLAG_READ_LEN;
+        let mut read_len = 0;
+        if let Some(produced) = response.data_in_len
+            && self.flags & layout::FLAG_CAP_READ_LEN != 0
+            && produced < buffer_len
+        {
+            uflags |= layout::UFLAG_READ_LEN;
+            read_len = produced;
+        }
+        self.region.write_u32(self.entry_addr(at, rsp::READ_LEN), read_len)?;
+        self.region.write_u8(uflags_at, uflags)?;
+        self.advance(slot.len)
+    }
+
+    /// Write the response of `cmd` and advance the tail past it.
+    pub fn complete(&mut self, cmd: CommandEntry, response: &Response) -> Result<(), RingError> {
+        let buffer_len = cmd.bidi_in.as_ref().unwrap_or(&cmd.data).len();
+        self.write_response(cmd.slot, response, buffer_len)
+    }
+
+    /// Fail a malformed command (CHECK CONDITION, HARDWARE ERROR /
+    /// INTERNAL TARGET FAILURE) and advance past it.
+    pub fn complete_invalid(&mut self, entry: InvalidEntry) -> Result<(), RingError> {
+        self.write_response(entry.slot, &Response::check_condition(0x04, 0x44, 0x00), 0)
+    }
+
+    /// Acknowledge a TMR entry (TMRs have no response; advancing is the ack).
+    pub fn ack_tmr(&mut self, entry: TmrEntry) -> Result<(), RingError> {
+        self.check_order(entry.slot)?;
+        self.advance(entry.slot.len)
+    }
+}
