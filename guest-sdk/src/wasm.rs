@@ -38,7 +38,7 @@ fn with_device<H: Handler, R>(f: impl FnOnce(&mut H) -> R) -> Option<R> {
     })
 }
 
-impl<H: Handler> bindings::Guest for Glue<H> {
+impl<H: Handler> bindings::exports::tcmu::handler::device::Guest for Glue<H> {
     fn describe() -> wt::HandlerInfo {
         let info = H::describe();
         wt::HandlerInfo {
@@ -73,17 +73,17 @@ impl<H: Handler> bindings::Guest for Glue<H> {
         wt::Completion { status: done.status, sense: done.sense, data_in_len: done.data_in_len }
     }
 
-    fn task_management(tmf: wt::TaskManagement) {
+    fn task_management(tmf: wt::TaskManagementFunction) {
         let tmf = match tmf {
-            wt::TaskManagement::AbortTask => TaskManagement::AbortTask,
-            wt::TaskManagement::AbortTaskSet => TaskManagement::AbortTaskSet,
-            wt::TaskManagement::ClearAca => TaskManagement::ClearAca,
-            wt::TaskManagement::ClearTaskSet => TaskManagement::ClearTaskSet,
-            wt::TaskManagement::LunReset => TaskManagement::LunReset,
-            wt::TaskManagement::TargetWarmReset => TaskManagement::TargetWarmReset,
-            wt::TaskManagement::TargetColdReset => TaskManagement::TargetColdReset,
-            wt::TaskManagement::LunResetPr => TaskManagement::LunResetPr,
-            wt::TaskManagement::Unknown => TaskManagement::Unknown,
+            wt::TaskManagementFunction::AbortTask => TaskManagement::AbortTask,
+            wt::TaskManagementFunction::AbortTaskSet => TaskManagement::AbortTaskSet,
+            wt::TaskManagementFunction::ClearAca => TaskManagement::ClearAca,
+            wt::TaskManagementFunction::ClearTaskSet => TaskManagement::ClearTaskSet,
+            wt::TaskManagementFunction::LunReset => TaskManagement::LunReset,
+            wt::TaskManagementFunction::TargetWarmReset => TaskManagement::TargetWarmReset,
+            wt::TaskManagementFunction::TargetColdReset => TaskManagement::TargetColdReset,
+            wt::TaskManagementFunction::LunResetPr => TaskManagement::LunResetPr,
+            wt::TaskManagementFunction::Unknown => TaskManagement::Unknown,
         };
         with_device::<H, _>(|dev| dev.task_management(tmf));
     }

@@ -11,7 +11,16 @@
 //! - [`check`] and [`bench`]: the `tcmu-wasm check` and `bench` commands.
 
 pub mod backing;
+#[cfg(feature = "test-utils")]
+pub mod bench;
+#[cfg(feature = "test-utils")]
+pub mod check;
 pub mod device;
+pub mod handler_info;
+pub mod handlers;
+pub mod native;
 pub mod ring;
+pub mod sandbox;
+pub mod size;
 #[cfg(feature = "test-utils")]
 pub mod sim;

@@ -1,1 +1,190 @@
-fn main(){}
+//! The `tcmu-wasm` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tcmu_wasm::bench::{self, BenchOptions, Pattern};
+use tcmu_wasm::check::{self, CheckOptions};
+use tcmu_wasm::handlers;
+use tcmu_wasm::sandbox::{HandlerCode, Limits, Runtime};
+use tcmu_wasm::size::parse_size;
+
+/// A TCMU daemon whose SCSI device handlers are sandboxed WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the conformance suite for a handler's device type (against the
+    /// simulated kernel) and print one line per check.
+    Check(CheckArgs),
+    /// Measure a handler through the full ring path.
+    Bench(BenchArgs),
+    /// List the handlers found on the search path.
+    Handlers(CodeArgs),
+}
+
+#[derive(Debug, Args)]
+struct CodeArgs {
+    /// Directory for compiled-code caching [default: $TCMU_WASM_CACHE_DIR or ~/.cache/tcmu-wasm]
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Compile handlers every time instead of using the cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+struct HandlerArgs {
+    /// A built handler's name (e.g. `file`) or a path to a `.wasm` component.
+    #[arg(long)]
+    handler: String,
+    /// The handler's own configuration string.
+    #[arg(long, default_value = "")]
+    config: String,
+    #[command(flatten)]
+    code: CodeArgs,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    handler: HandlerArgs,
+    /// Size of the temporary backing store.
+    #[arg(long, default_value = "16M", value_parser = parse_size)]
+    size: u64,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    handler: HandlerArgs,
+    /// Device size.
+    #[arg(long, value_parser = parse_size)]
+    size: u64,
+    /// Access pattern.
+    #[arg(long, value_enum)]
+    rw: Pattern,
+    /// Bytes per command.
+    #[arg(long, value_parser = parse_size)]
+    bs: u64,
+    /// Seconds to measure.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Commands kept in flight.
+    #[arg(long, default_value_t = 8)]
+    iodepth: u32,
+    /// Serve the same handler logic compiled natively into the host (the
+    /// baseline for the sandbox's cost). Only the `file` handler has one.
+    #[arg(long)]
+    native: bool,
+    /// Print one JSON object instead of a line.
+    #[arg(long)]
+    json: bool,
+    /// Directory for the temporary backing file [default: the system temp dir]
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,tcmu_wasm=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tcmu-wasm: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime(args: &CodeArgs) -> anyhow::Result<std::sync::Arc<Runtime>> {
+    let cache = (!args.no_cache).then(|| args.cache_dir.clone().unwrap_or_else(handlers::default_cache_dir));
+    Runtime::new(cache)
+}
+
+fn load(args: &HandlerArgs) -> anyhow::Result<std::sync::Arc<HandlerCode>> {
+    let path = handlers::resolve(&args.handler)?;
+    HandlerCode::load(&runtime(&args.code)?, &path)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check(args) => {
+            let code = load(&args.handler)?;
+            println!("checking handler {} ({:?}) from {}", code.info().name, code.info().kind, code.path().display());
+            let opts = CheckOptions { config: args.handler.config.clone(), size: args.size, limits: Limits::default() };
+            let outcomes = check::run(code, &opts)?;
+            for o in &outcomes {
+                println!("{o}");
+            }
+            let failed = outcomes.iter().filter(|o| !o.passed()).count();
+            let skipped = outcomes.iter().filter(|o| o.skipped.is_some()).count();
+            println!("{} passed, {failed} failed, {skipped} skipped", outcomes.len() - failed - skipped);
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Bench(args) => {
+            let block_size = u32::try_from(args.bs).context("--bs too large")?;
+            anyhow::ensure!(args.seconds > 0.0, "--seconds must be positive");
+            let opts = BenchOptions {
+                size: args.size,
+                pattern: args.rw,
+                block_size,
+                duration: Duration::from_secs_f64(args.seconds),
+                iodepth: args.iodepth,
+                config: args.handler.config.clone(),
+                dir: args.dir.clone().unwrap_or_else(std::env::temp_dir),
+            };
+            let code = if args.native {
+                // The native baseline is the file handler linked into the host;
+                // make sure the user is comparing against the same logic.
+                anyhow::ensure!(
+                    args.handler.handler == "file",
+                    "--native is only available for the built-in `file` handler"
+                );
+                None
+            } else {
+                Some(load(&args.handler)?)
+            };
+            let result = bench::run(code, &opts)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&result)?);
+            } else {
+                println!("{result}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Handlers(args) => {
+            let runtime = runtime(&args)?;
+            for dir in handlers::search_path() {
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                let mut paths: Vec<PathBuf> = entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+                    .collect();
+                paths.sort();
+                for path in paths {
+                    match HandlerCode::load(&runtime, &path) {
+                        Ok(code) => {
+                            let i = code.info();
+                            println!("{:<12} {:<8} {}  ({})", i.name, format!("{:?}", i.kind).to_lowercase(), i.description, path.display());
+                        }
+                        Err(e) => println!("{:<12} unusable: {e:#}  ({})", "?", path.display()),
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

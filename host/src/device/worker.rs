@@ -22,6 +22,8 @@ const NOTIFY_BATCH: u32 = 32;
 pub enum Control {
     /// The device's size changed.
     Resize(u64),
+    /// Reply once every earlier control message has been applied.
+    Sync(mpsc::Sender<()>),
     /// Stop serving; the loop returns after finishing the command in hand.
     Stop,
 }
@@ -57,6 +59,7 @@ impl DeviceLoop {
     pub fn drain(&mut self) -> Result<u32, RingError> {
         let mut finished = 0u32;
         let mut unnotified = 0u32;
+        let mut notified_tail = self.ring.tail();
         while let Some(entry) = self.ring.next()? {
             match entry {
                 Entry::Command(cmd) => {
@@ -80,10 +83,14 @@ impl DeviceLoop {
             unnotified += 1;
             if unnotified == NOTIFY_BATCH {
                 self.notify();
+                notified_tail = self.ring.tail();
                 unnotified = 0;
             }
         }
-        if unnotified > 0 {
+        // Compare tails rather than count entries: `next` also moves past PAD
+        // and unknown-opcode entries on its own, and the kernel must hear
+        // about those too.
+        if self.ring.tail() != notified_tail {
             self.notify();
         }
         Ok(finished)
@@ -135,6 +142,9 @@ impl DeviceLoop {
                         Control::Resize(size) => {
                             tracing::info!(device = %self.name, size, "resized");
                             self.backend.resized(size);
+                        }
+                        Control::Sync(reply) => {
+                            let _ = reply.send(());
                         }
                     }
                 }
@@ -216,6 +226,13 @@ impl DeviceHandle {
         if self.control.send(msg).is_ok() {
             let _ = self.wake.write(1);
         }
+    }
+
+    /// Wait until the device has applied every control message sent so far.
+    pub fn sync(&self) -> anyhow::Result<()> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Control::Sync(tx));
+        rx.recv().map_err(|_| anyhow::anyhow!("device {} is not running", self.name))
     }
 
     /// Stop the device and wait for its thread.

@@ -81,6 +81,14 @@ impl Response {
         Self { status: 0, sense: Vec::new(), data_in_len: None }
     }
 
+    /// Build the response to a handler's completion. `moved_data_in` says
+    /// whether the handler put data-in into the buffer (only then is a short
+    /// transfer reported); `room` is the data-in buffer size.
+    pub fn from_handler(status: u8, mut sense: Vec<u8>, data_in_len: u32, moved_data_in: bool, room: u32) -> Self {
+        sense.truncate(layout::SENSE_BUFFER_SIZE);
+        Self { status, sense, data_in_len: moved_data_in.then(|| data_in_len.min(room)) }
+    }
+
     /// CHECK CONDITION with fixed-format sense for key/asc/ascq.
     pub fn check_condition(key: u8, asc: u8, ascq: u8) -> Self {
         let mut sense = vec![0u8; 18];

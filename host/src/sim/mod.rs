@@ -10,8 +10,10 @@
 //! with the very same [`crate::ring::Ring`] it uses on a real device.
 
 mod doorbell;
+mod harness;
 
 pub use doorbell::SimDoorbell;
+pub use harness::{DEFAULT_TIMEOUT, SimDevice};
 
 use std::collections::VecDeque;
 use std::io;
@@ -39,6 +41,10 @@ pub struct SimConfig {
     pub flags: u16,
     /// Seed for the block allocator, so a failing run can be replayed.
     pub seed: u64,
+    /// Hand out data blocks in random order, so nearly every buffer is
+    /// split over many iovecs (tests). When false, the lowest free blocks
+    /// go first, as the kernel's bitmap allocator does (benchmarks).
+    pub scatter: bool,
 }
 
 impl Default for SimConfig {
@@ -49,6 +55,7 @@ impl Default for SimConfig {
             data_blocks: 2048, // 8 MiB
             flags: layout::FLAG_CAP_OOOC | layout::FLAG_CAP_READ_LEN | layout::FLAG_CAP_TMR,
             seed: 0x7c3u64,
+            scatter: true,
         }
     }
 }
@@ -177,11 +184,15 @@ impl SimKernel {
         region.store_release(mailbox::CMD_HEAD as u64, 0)?;
         region.store_release(mailbox::CMD_TAIL as u64, 0)?;
         let mut rng = SmallRng::seed_from_u64(cfg.seed);
-        let mut free_blocks: Vec<u32> = (0..cfg.data_blocks).collect();
-        // Shuffle so consecutive allocations are rarely contiguous, as on a
-        // busy kernel: iovec splitting is exercised on every command.
-        for i in (1..free_blocks.len()).rev() {
-            free_blocks.swap(i, rng.random_range(0..=i));
+        // Allocation takes from the end: descending order hands out the
+        // lowest blocks first.
+        let mut free_blocks: Vec<u32> = (0..cfg.data_blocks).rev().collect();
+        if cfg.scatter {
+            // Consecutive allocations are then rarely contiguous, as on a
+            // busy kernel: iovec splitting is exercised on every command.
+            for i in (1..free_blocks.len()).rev() {
+                free_blocks.swap(i, rng.random_range(0..=i));
+            }
         }
         let flags = EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK;
         Ok(Self {
@@ -280,7 +291,8 @@ impl SimKernel {
         if nblocks > self.free_blocks.len() {
             return Err(SimError::DataAreaFull);
         }
-        let blocks: Vec<u32> = self.free_blocks.split_off(self.free_blocks.len() - nblocks);
+        let mut blocks: Vec<u32> = self.free_blocks.split_off(self.free_blocks.len() - nblocks);
+        blocks.reverse();
         let mut iovs: Vec<(u64, u32)> = Vec::new();
         let mut left = len;
         for &b in &blocks {
@@ -296,10 +308,15 @@ impl SimKernel {
     }
 
     fn free_data(&mut self, blocks: Vec<u32>) {
-        // Return in random order so the next allocations interleave.
-        for b in blocks {
-            let at = self.rng.random_range(0..=self.free_blocks.len());
-            self.free_blocks.insert(at, b);
+        if self.cfg.scatter {
+            // Return in random order so the next allocations interleave.
+            for b in blocks {
+                let at = self.rng.random_range(0..=self.free_blocks.len());
+                self.free_blocks.insert(at, b);
+            }
+        } else {
+            self.free_blocks.extend(blocks);
+            self.free_blocks.sort_unstable_by(|a, b| b.cmp(a));
         }
     }
 
@@ -402,6 +419,20 @@ impl SimKernel {
         });
         self.publish(len)?;
         Ok(id)
+    }
+
+    /// Place raw bytes at the head as if they were an entry, advance the
+    /// head by their length and ring the doorbell — for tests of what the
+    /// daemon does with entries no real kernel would write. The caller is
+    /// responsible for the bytes; no padding or accounting is done, so
+    /// nothing queued this way is ever reaped.
+    pub fn inject_raw(&mut self, bytes: &[u8]) -> Result<(), SimError> {
+        let len = u32::try_from(bytes.len()).map_err(|_| SimError::TooLarge("raw entry".into()))?;
+        if len % 8 != 0 || self.head + len > self.cfg.ring_size || self.free_ring_space() < len {
+            return Err(SimError::TooLarge(format!("raw entry of {len} bytes at {:#x}", self.head)));
+        }
+        self.region.write(self.cmdr_off() + self.head as u64, bytes)?;
+        self.publish(len)
     }
 
     /// Collect every completion user space has published (no waiting).

@@ -1,0 +1,148 @@
+//! The native baseline: a handler crate linked straight into the host and
+//! driven through the same ring, device loop, backing file and buffer code
+//! as the sandbox — only the wasm boundary is missing. `bench --native`
+//! measures against it, so the ratio is the sandbox tax and nothing else.
+//!
+//! Not a way to serve untrusted handlers: a native handler that panics
+//! takes the host down with it.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use tcmu_guest_sdk::{self as sdk, Handler};
+
+use crate::backing::{BackingFile, StoreError};
+use crate::device::{Backend, CommandIo};
+use crate::ring::{CommandEntry, Response, TmrEntry, TmrKind};
+
+type SharedIo = Rc<RefCell<Option<CommandIo>>>;
+
+fn sdk_error(e: StoreError) -> sdk::IoError {
+    match e {
+        StoreError::OutOfRange => sdk::IoError::OutOfRange,
+        StoreError::ReadOnly => sdk::IoError::ReadOnly,
+        StoreError::Io(e) => sdk::IoError::Io(e.to_string()),
+    }
+}
+
+struct NativeStore {
+    file: Arc<BackingFile>,
+    io: SharedIo,
+}
+
+impl NativeStore {
+    fn with_io<T>(&self, f: impl FnOnce(&mut CommandIo) -> Result<T, StoreError>) -> Result<T, sdk::IoError> {
+        match self.io.borrow_mut().as_mut() {
+            Some(io) => f(io).map_err(sdk_error),
+            None => Err(sdk::IoError::OutOfRange),
+        }
+    }
+}
+
+impl sdk::Store for NativeStore {
+    fn size(&self) -> u64 {
+        self.file.size()
+    }
+    fn read_only(&self) -> bool {
+        self.file.read_only()
+    }
+    fn read_at(&self, offset: u64, len: u32) -> Result<Vec<u8>, sdk::IoError> {
+        self.file.read_vec(offset, len).map_err(sdk_error)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), sdk::IoError> {
+        self.file.write_from(offset, data).map_err(sdk_error)
+    }
+    fn flush(&self) -> Result<(), sdk::IoError> {
+        self.file.flush().map_err(sdk_error)
+    }
+    fn discard(&self, offset: u64, len: u64) -> Result<(), sdk::IoError> {
+        self.file.discard(offset, len).map_err(sdk_error)
+    }
+    fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), sdk::IoError> {
+        self.file.write_zeroes(offset, len).map_err(sdk_error)
+    }
+    fn read_to_data_in(&self, offset: u64, len: u32, data_in_offset: u32) -> Result<(), sdk::IoError> {
+        self.with_io(|io| io.store_to_data_in(&self.file, offset, len, data_in_offset))
+    }
+    fn write_from_data_out(&self, offset: u64, len: u32, data_out_offset: u32) -> Result<(), sdk::IoError> {
+        self.with_io(|io| io.data_out_to_store(&self.file, offset, len, data_out_offset))
+    }
+}
+
+struct NativeTransfer<'a>(&'a RefCell<Option<CommandIo>>);
+
+impl sdk::Transfer for NativeTransfer<'_> {
+    fn read_data_out(&mut self, offset: u32, len: u32) -> Result<Vec<u8>, sdk::IoError> {
+        match self.0.borrow().as_ref() {
+            Some(io) => io.read_data_out(offset, len).map_err(sdk_error),
+            None => Err(sdk::IoError::OutOfRange),
+        }
+    }
+    fn write_data_in(&mut self, offset: u32, data: &[u8]) -> Result<(), sdk::IoError> {
+        match self.0.borrow_mut().as_mut() {
+            Some(io) => io.write_data_in(offset, data).map_err(sdk_error),
+            None => Err(sdk::IoError::OutOfRange),
+        }
+    }
+}
+
+/// A device served by handler `H` compiled into the host.
+pub struct NativeDevice<H: Handler> {
+    handler: H,
+    io: SharedIo,
+    backing: Option<Arc<BackingFile>>,
+}
+
+impl<H: Handler> NativeDevice<H> {
+    /// Open `H` with `config` over `backing`.
+    pub fn open(config: &str, backing: Option<Arc<BackingFile>>) -> Result<Self, String> {
+        let io: SharedIo = Rc::default();
+        let store = backing
+            .clone()
+            .map(|file| Box::new(NativeStore { file, io: io.clone() }) as Box<dyn sdk::Store>);
+        let handler = H::open(config, store)?;
+        Ok(Self { handler, io, backing })
+    }
+}
+
+impl<H: Handler> Backend for NativeDevice<H> {
+    fn handle(&mut self, cmd: &CommandEntry) -> Response {
+        let io = CommandIo::new(cmd);
+        let sdk_cmd = sdk::Command { cdb: &cmd.cdb, data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
+        let room = io.data_in_len();
+        *self.io.borrow_mut() = Some(io);
+        let done = self.handler.handle(&sdk_cmd, &mut NativeTransfer(&self.io));
+        let moved = self.io.borrow_mut().take().is_some_and(|io| io.moved_data_in());
+        Response::from_handler(done.status, done.sense, done.data_in_len, moved, room)
+    }
+
+    fn task_management(&mut self, tmr: &TmrEntry) {
+        let kind = match tmr.kind {
+            TmrKind::AbortTask => sdk::TaskManagement::AbortTask,
+            TmrKind::AbortTaskSet => sdk::TaskManagement::AbortTaskSet,
+            TmrKind::ClearAca => sdk::TaskManagement::ClearAca,
+            TmrKind::ClearTaskSet => sdk::TaskManagement::ClearTaskSet,
+            TmrKind::LunReset => sdk::TaskManagement::LunReset,
+            TmrKind::TargetWarmReset => sdk::TaskManagement::TargetWarmReset,
+            TmrKind::TargetColdReset => sdk::TaskManagement::TargetColdReset,
+            TmrKind::LunResetPr => sdk::TaskManagement::LunResetPr,
+            TmrKind::Unknown(_) => sdk::TaskManagement::Unknown,
+        };
+        self.handler.task_management(kind);
+    }
+
+    fn resized(&mut self, new_size: u64) {
+        if let Some(b) = &self.backing
+            && let Err(e) = b.resize(new_size)
+        {
+            tracing::error!(error = %e, "resizing backing file failed");
+            return;
+        }
+        self.handler.resized(new_size);
+    }
+
+    fn close(&mut self) {
+        self.handler.close();
+    }
+}

@@ -1,0 +1,82 @@
+//! Shared test support: a RAM-disk backend that speaks just enough SCSI
+//! (READ(16)/WRITE(16)/TEST UNIT READY) to check the ring path byte for
+//! byte without any handler in the way.
+
+use std::sync::{Arc, Mutex};
+
+use tcmu_wasm::device::Backend;
+use tcmu_wasm::ring::{CommandEntry, Response, TmrEntry};
+
+/// Sector size of [`RamDisk`].
+pub const SECTOR: u64 = 512;
+
+/// A disk in memory, shared with the test so it can inspect contents and
+/// the TMRs that arrived.
+#[derive(Clone, Default)]
+pub struct RamDisk {
+    /// Contents.
+    pub data: Arc<Mutex<Vec<u8>>>,
+    /// TMR kinds received, in order.
+    pub tmrs: Arc<Mutex<Vec<tcmu_wasm::ring::TmrKind>>>,
+}
+
+impl RamDisk {
+    /// A zeroed disk of `bytes`.
+    pub fn new(bytes: usize) -> Self {
+        Self { data: Arc::new(Mutex::new(vec![0; bytes])), tmrs: Arc::default() }
+    }
+}
+
+/// READ(16) or WRITE(16) CDB.
+pub fn rw16(write: bool, lba: u64, blocks: u32) -> [u8; 16] {
+    let mut cdb = [0u8; 16];
+    cdb[0] = if write { 0x8a } else { 0x88 };
+    cdb[2..10].copy_from_slice(&lba.to_be_bytes());
+    cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
+    cdb
+}
+
+impl Backend for RamDisk {
+    fn handle(&mut self, cmd: &CommandEntry) -> Response {
+        match cmd.cdb[0] {
+            0x00 => Response::good(),
+            op @ (0x88 | 0x8a) => {
+                let lba = u64::from_be_bytes(cmd.cdb[2..10].try_into().unwrap());
+                let len = u32::from_be_bytes(cmd.cdb[10..14].try_into().unwrap()) as u64 * SECTOR;
+                let mut disk = self.data.lock().unwrap();
+                let start = lba * SECTOR;
+                if start + len > disk.len() as u64 || len > cmd.data.len() as u64 {
+                    return Response::check_condition(0x05, 0x21, 0x00);
+                }
+                let range = start as usize..(start + len) as usize;
+                let ok = if op == 0x88 {
+                    cmd.data.write(0, &disk[range]).is_ok()
+                } else {
+                    cmd.data.read(0, &mut disk[range]).is_ok()
+                };
+                if !ok {
+                    return Response::check_condition(0x04, 0x44, 0x00);
+                }
+                Response { status: 0, sense: Vec::new(), data_in_len: (op == 0x88).then_some(len as u32) }
+            }
+            // A short data-in: INQUIRY-like, always 36 bytes whatever the room.
+            0x12 => {
+                let reply: Vec<u8> = (0..36u8).collect();
+                let n = reply.len().min(cmd.data.len() as usize);
+                cmd.data.write(0, &reply[..n]).unwrap();
+                Response { status: 0, sense: Vec::new(), data_in_len: Some(n as u32) }
+            }
+            _ => Response::check_condition(0x05, 0x20, 0x00),
+        }
+    }
+
+    fn task_management(&mut self, tmr: &TmrEntry) {
+        self.tmrs.lock().unwrap().push(tmr.kind);
+    }
+
+    fn resized(&mut self, new_size: u64) {
+        self.data.lock().unwrap().resize(new_size as usize, 0);
+    }
+
+    fn close(&mut self) {}
+}
