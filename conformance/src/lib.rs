@@ -32,6 +32,6 @@ mod pattern;
 pub mod sense;
 mod target;
 
-pub use disk::{DiskParams, disk_suite};
+pub use disk::{DISK_MIN_BLOCKS, DiskParams, disk_suite};
 pub use outcome::CheckOutcome;
 pub use target::{Response, ScsiTarget, status_name};

@@ -17,6 +17,7 @@ pub struct SenseCode {
 
 impl SenseCode {
     /// Build a triple.
+    #[must_use]
     pub const fn new(key: u8, asc: u8, ascq: u8) -> Self {
         Self { key, asc, ascq }
     }
@@ -93,7 +94,9 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::Empty => f.write_str("no sense data"),
-            DecodeError::UnknownResponseCode(code) => write!(f, "unknown sense response code 0x{code:02X}"),
+            DecodeError::UnknownResponseCode(code) => {
+                write!(f, "unknown sense response code 0x{code:02X}")
+            }
             DecodeError::Truncated { len } => write!(f, "sense data truncated to {len} bytes"),
         }
     }
@@ -113,6 +116,11 @@ impl Sense {
     ///
     /// The ADDITIONAL SENSE LENGTH field bounds what is read, so trailing
     /// padding in a fixed-size sense buffer is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] when the bytes are empty, carry an unknown response
+    /// code, or stop before the sense key, ASC and ASCQ.
     pub fn decode(bytes: &[u8]) -> Result<Sense, DecodeError> {
         let response_code = bytes.first().ok_or(DecodeError::Empty)? & 0x7F;
         match response_code {
@@ -149,13 +157,19 @@ impl Sense {
             let Some(descriptor) = descriptors.get(..2 + usize::from(additional_len)) else {
                 break;
             };
-            if kind == INFORMATION_DESCRIPTOR && descriptor.len() >= 12 && descriptor[2] & 0x80 != 0 {
+            if kind == INFORMATION_DESCRIPTOR && descriptor.len() >= 12 && descriptor[2] & 0x80 != 0
+            {
                 let field: [u8; 8] = descriptor[4..12].try_into().expect("slice of eight bytes");
                 information = Some(u64::from_be_bytes(field));
             }
             descriptors = &descriptors[descriptor.len()..];
         }
-        Ok(Sense { format: SenseFormat::Descriptor, deferred, code, information })
+        Ok(Sense {
+            format: SenseFormat::Descriptor,
+            deferred,
+            code,
+            information,
+        })
     }
 }
 
@@ -232,8 +246,14 @@ mod tests {
     fn fixed_format_too_short_for_asc() {
         let mut bytes = fixed(0x05, 0x24, 0x00);
         bytes[7] = 2; // declares only ten bytes
-        assert_eq!(Sense::decode(&bytes), Err(DecodeError::Truncated { len: 10 }));
-        assert_eq!(Sense::decode(&fixed(0x05, 0x24, 0x00)[..12]), Err(DecodeError::Truncated { len: 12 }));
+        assert_eq!(
+            Sense::decode(&bytes),
+            Err(DecodeError::Truncated { len: 10 })
+        );
+        assert_eq!(
+            Sense::decode(&fixed(0x05, 0x24, 0x00)[..12]),
+            Err(DecodeError::Truncated { len: 12 })
+        );
     }
 
     #[test]
@@ -273,7 +293,13 @@ mod tests {
     #[test]
     fn rejects_empty_and_unknown_formats() {
         assert_eq!(Sense::decode(&[]), Err(DecodeError::Empty));
-        assert_eq!(Sense::decode(&[0x7F, 0, 0]), Err(DecodeError::UnknownResponseCode(0x7F)));
-        assert_eq!(Sense::decode(&[0x72, 0x05]), Err(DecodeError::Truncated { len: 2 }));
+        assert_eq!(
+            Sense::decode(&[0x7F, 0, 0]),
+            Err(DecodeError::UnknownResponseCode(0x7F))
+        );
+        assert_eq!(
+            Sense::decode(&[0x72, 0x05]),
+            Err(DecodeError::Truncated { len: 2 })
+        );
     }
 }

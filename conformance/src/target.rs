@@ -14,12 +14,24 @@ pub trait ScsiTarget {
     /// Run one command. `data_out` is sent to the device; up to
     /// `data_in_len` bytes may come back.
     ///
-    /// `Err` is a transport failure (not a SCSI status).
-    fn execute(&mut self, cdb: &[u8], data_out: &[u8], data_in_len: u32) -> Result<Response, String>;
+    /// # Errors
+    ///
+    /// A transport failure (not a SCSI status): the command never reached
+    /// the device or its completion never came back.
+    fn execute(
+        &mut self,
+        cdb: &[u8],
+        data_out: &[u8],
+        data_in_len: u32,
+    ) -> Result<Response, String>;
 
     /// Change the device's size as an operator would (TCMU RECONFIG
     /// `dev_size`). Targets that cannot do this keep the default, which
     /// makes the suite skip its resize checks.
+    ///
+    /// # Errors
+    ///
+    /// Why the size could not be changed.
     fn resize(&mut self, _new_size: u64) -> Result<(), String> {
         Err("resize not supported".into())
     }
@@ -38,6 +50,11 @@ pub struct Response {
 
 impl Response {
     /// Decode [`Response::sense`].
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`](crate::sense::DecodeError) when the sense bytes are
+    /// empty or malformed.
     pub fn decoded_sense(&self) -> Result<Sense, crate::sense::DecodeError> {
         Sense::decode(&self.sense)
     }
@@ -62,6 +79,7 @@ impl fmt::Display for Response {
 }
 
 /// The SAM-5 name of a status byte, if it has one.
+#[must_use]
 pub fn status_name(status: u8) -> Option<&'static str> {
     Some(match status {
         STATUS_GOOD => "GOOD",

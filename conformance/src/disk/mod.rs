@@ -48,21 +48,35 @@ pub struct DiskParams {
 }
 
 /// The suite spreads its checks over the medium and needs this many blocks.
-pub const MIN_BLOCKS: u64 = 1024;
+pub const DISK_MIN_BLOCKS: u64 = 1024;
 /// TEST UNIT READYs spent clearing unit attentions left from before the run
 /// (power on, reset), so they do not land on the first check.
 const UNIT_ATTENTION_RETRIES: usize = 4;
 
-/// Run the disk suite against `target` and return one outcome per check.
+/// Run the disk suite against `target` and return one outcome per check,
+/// in the order they ran.
+///
+/// The checks, by family: TEST UNIT READY, REQUEST SENSE, START STOP UNIT,
+/// PREVENT ALLOW MEDIUM REMOVAL and rejection of unknown opcodes and
+/// service actions; standard INQUIRY and VPD pages 00h, 80h, 83h, B0h,
+/// B1h, B2h; READ CAPACITY(10/16) against `params`; MODE SENSE(6/10) and a
+/// MODE SELECT round trip of WCE; REPORT SUPPORTED OPERATION CODES; short
+/// allocation lengths; READ and WRITE(6/10/12/16) round trips at LBA 0,
+/// the last LBA and across blocks, FUA, zero lengths and the end of the
+/// medium; VERIFY(10/16); WRITE SAME(10/16); UNMAP; SYNCHRONIZE
+/// CACHE(10/16); COMPARE AND WRITE; write protection when
+/// `params.read_only`; and the unit attention and new capacity after
+/// [`ScsiTarget::resize`].
 ///
 /// Checks that write restore what they overwrote, MODE SELECT is undone and
 /// a resize is reverted, so a writable device ends as it started unless a
-/// check fails midway. Against an in-process target of a few MiB the whole
-/// run takes well under a second.
+/// check fails midway. Against an in-process target of 16 MiB the whole
+/// run takes milliseconds.
 pub fn disk_suite(target: &mut dyn ScsiTarget, params: &DiskParams) -> Vec<CheckOutcome> {
-    if params.block_size == 0 || params.size_bytes / u64::from(params.block_size) < MIN_BLOCKS {
+    if params.block_size == 0 || params.size_bytes / u64::from(params.block_size) < DISK_MIN_BLOCKS
+    {
         let reason = format!(
-            "{} bytes in blocks of {} is not the {MIN_BLOCKS} blocks the suite needs",
+            "{} bytes in blocks of {} is not the {DISK_MIN_BLOCKS} blocks the suite needs",
             params.size_bytes, params.block_size
         );
         return vec![CheckOutcome::fail("disk-parameters", reason)];
@@ -98,7 +112,8 @@ fn clear_unit_attentions(dev: &mut Device<'_>) {
             return;
         };
         let unit_attention = response.status == STATUS_CHECK_CONDITION
-            && Sense::decode(&response.sense).is_ok_and(|sense| sense.code.key == KEY_UNIT_ATTENTION);
+            && Sense::decode(&response.sense)
+                .is_ok_and(|sense| sense.code.key == KEY_UNIT_ATTENTION);
         if !unit_attention {
             return;
         }

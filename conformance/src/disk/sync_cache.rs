@@ -7,7 +7,11 @@ use crate::expect;
 use crate::sense;
 
 fn sync_cdb(size: CdbSize, span: Span) -> Vec<u8> {
-    let opcode = if size == CdbSize::Ten { cdb::op::SYNCHRONIZE_CACHE_10 } else { cdb::op::SYNCHRONIZE_CACHE_16 };
+    let opcode = if size == CdbSize::Ten {
+        cdb::op::SYNCHRONIZE_CACHE_10
+    } else {
+        cdb::op::SYNCHRONIZE_CACHE_16
+    };
     cdb::block_command(opcode, size, 0, span.lba, span.blocks)
 }
 
@@ -16,10 +20,19 @@ fn register(suite: &mut Suite<'_>, size: CdbSize) {
     let last = suite.dev.last_lba();
     let middle = suite.dev.blocks / 2;
     // NUMBER OF LOGICAL BLOCKS 0: from the LBA to the end of the medium.
-    suite.check(name("whole-medium"), move |dev| expect::good(&dev.execute(&sync_cdb(size, Span::new(0, 0)), &[], 0)?));
-    suite.check(name("range"), move |dev| expect::good(&dev.execute(&sync_cdb(size, Span::new(middle, 16)), &[], 0)?));
+    suite.check(name("whole-medium"), move |dev| {
+        expect::good(&dev.execute(&sync_cdb(size, Span::new(0, 0)), &[], 0)?)
+    });
+    suite.check(name("range"), move |dev| {
+        expect::good(&dev.execute(&sync_cdb(size, Span::new(middle, 16)), &[], 0)?)
+    });
     suite.check(name("past-end"), move |dev| {
-        dev.execute_expecting(&sync_cdb(size, Span::new(last, 2)), &[], 0, sense::LBA_OUT_OF_RANGE)?;
+        dev.execute_expecting(
+            &sync_cdb(size, Span::new(last, 2)),
+            &[],
+            0,
+            sense::LBA_OUT_OF_RANGE,
+        )?;
         Ok(())
     });
 }

@@ -1,0 +1,246 @@
+//! The `TCM-USER` generic-netlink family.
+//!
+//! The kernel multicasts ADDED/REMOVED/RECONFIG_DEVICE on group `config`
+//! and — once we announce `SUPP_KERN_CMD_REPLY` with SET_FEATURES — blocks
+//! the configfs writer that caused the event until the matching `*_DONE`
+//! arrives. With no reply that writer sits in D state for good, so the
+//! listener thread here does nothing but receive, hand the event to the
+//! control plane with a deadline, and reply: a slow or stuck handler makes
+//! the event fail with `-ETIMEDOUT`, never stalls the kernel.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use neli::consts::nl::NlmF;
+use neli::consts::socket::NlFamily;
+use neli::genl::{AttrTypeBuilder, Genlmsghdr, GenlmsghdrBuilder, NlattrBuilder};
+use neli::nl::NlPayload;
+use neli::router::synchronous::{NlRouter, NlRouterReceiverHandle};
+use neli::types::GenlBuffer;
+use neli::utils::Groups;
+
+use super::uio::TcmuName;
+
+/// Family name.
+pub const FAMILY: &str = "TCM-USER";
+/// Multicast group carrying device events.
+pub const GROUP: &str = "config";
+const VERSION: u8 = 2;
+
+/// `enum tcmu_genl_cmd`.
+mod cmd {
+    pub const ADDED_DEVICE: u8 = 1;
+    pub const REMOVED_DEVICE: u8 = 2;
+    pub const RECONFIG_DEVICE: u8 = 3;
+    pub const ADDED_DEVICE_DONE: u8 = 4;
+    pub const REMOVED_DEVICE_DONE: u8 = 5;
+    pub const RECONFIG_DEVICE_DONE: u8 = 6;
+    pub const SET_FEATURES: u8 = 7;
+}
+
+/// `enum tcmu_genl_attr`.
+mod attr {
+    pub const DEVICE: u16 = 1;
+    pub const MINOR: u16 = 2;
+    pub const DEV_CFG: u16 = 4;
+    pub const DEV_SIZE: u16 = 5;
+    pub const WRITECACHE: u16 = 6;
+    pub const CMD_STATUS: u16 = 7;
+    pub const DEVICE_ID: u16 = 8;
+    pub const SUPP_KERN_CMD_REPLY: u16 = 9;
+}
+
+type Msg = Genlmsghdr<u8, u16>;
+
+/// A device event from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceEvent {
+    /// What happened.
+    pub kind: EventKind,
+    /// The device (`DEVICE` attribute, the UIO name).
+    pub device: TcmuName,
+    /// UIO minor (`/dev/uio<minor>`).
+    pub minor: u32,
+    /// The kernel's id for the event's device (echoed in the reply).
+    pub device_id: u32,
+}
+
+/// Event kinds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// The backstore was enabled.
+    Added,
+    /// The backstore is being removed.
+    Removed,
+    /// An attribute changed.
+    Reconfig {
+        /// New `dev_size`.
+        dev_size: Option<u64>,
+        /// New `dev_config`.
+        dev_config: Option<String>,
+        /// New write-cache setting.
+        write_cache: Option<bool>,
+    },
+}
+
+impl EventKind {
+    fn done_cmd(&self) -> u8 {
+        match self {
+            EventKind::Added => cmd::ADDED_DEVICE_DONE,
+            EventKind::Removed => cmd::REMOVED_DEVICE_DONE,
+            EventKind::Reconfig { .. } => cmd::RECONFIG_DEVICE_DONE,
+        }
+    }
+}
+
+/// Errors setting up the netlink side.
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    /// The family is not registered: target_core_user is not loaded.
+    #[error("generic netlink family {FAMILY} not found: is the target_core_user module loaded? ({0})")]
+    NoFamily(String),
+    /// Anything else neli reported.
+    #[error("netlink: {0}")]
+    Other(String),
+}
+
+fn other(e: impl std::fmt::Display) -> NetlinkError {
+    NetlinkError::Other(e.to_string())
+}
+
+/// A request to the control plane: the event and where to send its status
+/// (0 or a negative errno).
+pub type Request = (DeviceEvent, mpsc::Sender<i32>);
+
+/// The listener: owns the socket and the thread answering events.
+pub struct Listener {
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl Listener {
+    /// Connect, announce kernel-reply support and start answering events.
+    /// Events for devices whose subtype is not `subtype` belong to another
+    /// daemon and are left alone. Each of ours is sent to `control`; if no
+    /// status arrives within `deadline` the kernel is told `-ETIMEDOUT`.
+    pub fn start(subtype: &str, control: mpsc::Sender<Request>, deadline: Duration) -> Result<Self, NetlinkError> {
+        let (router, events) = NlRouter::connect(NlFamily::Generic, Some(0), Groups::empty()).map_err(other)?;
+        let family = router.resolve_genl_family(FAMILY).map_err(|e| NetlinkError::NoFamily(e.to_string()))?;
+        let group = router.resolve_nl_mcast_group(FAMILY, GROUP).map_err(other)?;
+        router.add_mcast_membership(Groups::new_groups(&[group])).map_err(other)?;
+        send(&router, family, cmd::SET_FEATURES, vec![attr_u8(attr::SUPP_KERN_CMD_REPLY, 1)?])?;
+        tracing::info!(family, group, "netlink: listening for TCM-USER events");
+        let subtype = subtype.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("netlink".into())
+            .spawn(move || listen(router, family, events, &subtype, control, deadline))
+            .map_err(other)?;
+        Ok(Self { _thread: thread })
+    }
+}
+
+fn listen(
+    router: NlRouter,
+    family: u16,
+    events: NlRouterReceiverHandle<u16, Msg>,
+    subtype: &str,
+    control: mpsc::Sender<Request>,
+    deadline: Duration,
+) {
+    for msg in events {
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "netlink: receive error");
+                continue;
+            }
+        };
+        let Some(payload) = msg.get_payload() else { continue };
+        let event = match parse_event(payload) {
+            Ok(Some(ev)) => ev,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "netlink: malformed event ignored");
+                continue;
+            }
+        };
+        if event.device.subtype != subtype {
+            tracing::debug!(device = %event.device.device, subtype = %event.device.subtype, "netlink: not our device");
+            continue;
+        }
+        let (tx, rx) = mpsc::channel();
+        let status = if control.send((event.clone(), tx)).is_err() {
+            -nix::libc::ESHUTDOWN
+        } else {
+            rx.recv_timeout(deadline).unwrap_or_else(|_| {
+                tracing::error!(device = %event.device.device, "control plane did not answer in time; failing the event");
+                -nix::libc::ETIMEDOUT
+            })
+        };
+        let reply = [attr_i32(attr::CMD_STATUS, status), attr_u32(attr::DEVICE_ID, event.device_id)];
+        match reply.into_iter().collect::<Result<Vec<_>, _>>().and_then(|a| send(&router, family, event.kind.done_cmd(), a)) {
+            Ok(()) => tracing::info!(device = %event.device.device, kind = ?event.kind, status, "netlink: answered"),
+            Err(e) => tracing::error!(device = %event.device.device, error = %e, "netlink: reply failed"),
+        }
+    }
+    tracing::warn!("netlink: event stream ended");
+}
+
+fn parse_event(msg: &Msg) -> Result<Option<DeviceEvent>, String> {
+    let attrs = msg.attrs().get_attr_handle();
+    let text = |id| -> Option<String> {
+        attrs.get_attr_payload_as_with_len::<String>(id).ok().map(|s| s.trim_end_matches('\0').to_owned())
+    };
+    let kind = match *msg.cmd() {
+        cmd::ADDED_DEVICE => EventKind::Added,
+        cmd::REMOVED_DEVICE => EventKind::Removed,
+        cmd::RECONFIG_DEVICE => EventKind::Reconfig {
+            dev_size: attrs.get_attr_payload_as::<u64>(attr::DEV_SIZE).ok(),
+            dev_config: text(attr::DEV_CFG),
+            write_cache: attrs.get_attr_payload_as::<u8>(attr::WRITECACHE).ok().map(|v| v != 0),
+        },
+        _ => return Ok(None),
+    };
+    let name = text(attr::DEVICE).ok_or("event without DEVICE")?;
+    let device = TcmuName::parse(&name).ok_or_else(|| format!("unparsable DEVICE {name:?}"))?;
+    let minor = attrs.get_attr_payload_as::<u32>(attr::MINOR).map_err(|e| format!("MINOR: {e}"))?;
+    let device_id = attrs.get_attr_payload_as::<u32>(attr::DEVICE_ID).map_err(|e| format!("DEVICE_ID: {e}"))?;
+    Ok(Some(DeviceEvent { kind, device, minor, device_id }))
+}
+
+type Attr = neli::genl::Nlattr<u16, neli::types::Buffer>;
+
+fn attr_u8(id: u16, v: u8) -> Result<Attr, NetlinkError> {
+    build_attr(id, v)
+}
+
+fn attr_u32(id: u16, v: u32) -> Result<Attr, NetlinkError> {
+    build_attr(id, v)
+}
+
+fn attr_i32(id: u16, v: i32) -> Result<Attr, NetlinkError> {
+    build_attr(id, v)
+}
+
+fn build_attr<P: neli::Size + neli::ToBytes>(id: u16, payload: P) -> Result<Attr, NetlinkError> {
+    NlattrBuilder::default()
+        .nla_type(AttrTypeBuilder::default().nla_type(id).build().map_err(other)?)
+        .nla_payload(payload)
+        .build()
+        .map_err(other)
+}
+
+/// Send one command and wait for the kernel's ACK (or error).
+fn send(router: &NlRouter, family: u16, command: u8, attrs: Vec<Attr>) -> Result<(), NetlinkError> {
+    let msg: Msg = GenlmsghdrBuilder::default()
+        .cmd(command)
+        .version(VERSION)
+        .attrs(attrs.into_iter().collect::<GenlBuffer<u16, neli::types::Buffer>>())
+        .build()
+        .map_err(other)?;
+    let acks: NlRouterReceiverHandle<u16, Msg> =
+        router.send(family, NlmF::ACK, NlPayload::Payload(msg)).map_err(other)?;
+    for ack in acks {
+        ack.map_err(other)?;
+    }
+    Ok(())
+}
