@@ -11,27 +11,129 @@
 //! operator configured) and a [`Transfer`] (the data buffers of the
 //! command being handled). It has no filesystem, network or environment.
 //!
+//! ## Building blocks
+//!
+//! - [`sense`]: the common sense key/ASC/ASCQ triples and fixed- or
+//!   descriptor-format sense with INFORMATION and field pointer.
+//! - [`scsi::opcode`] and [`scsi::cdb`]: operation codes and typed CDB
+//!   decoders that fail with the right sense (INVALID FIELD IN CDB with a
+//!   field pointer) on their own.
+//! - [`scsi::inquiry`], [`scsi::vpd`], [`scsi::mode`], [`scsi::capacity`],
+//!   [`scsi::supported`]: builders for the parameter data of INQUIRY, MODE
+//!   SENSE/SELECT, READ CAPACITY and REPORT SUPPORTED OPERATION CODES.
+//! - [`scsi::respond`]: send data-in cut to the allocation length.
+//!
+//! A convenient shape for a handler is an `execute` method returning
+//! `Result<Completion, Sense>`, so decoders and store errors propagate with
+//! `?`, and a `handle` that turns the error into CHECK CONDITION.
+//!
+//! ## Example: a read-only disk
+//!
+//! A complete handler serving a read-only disk of 512-byte blocks from
+//! the granted store; `handlers-wasm/file` is the full-featured version.
+//!
 //! ```no_run
+//! use tcmu_guest_sdk::scsi::capacity::{ReadCapacity16Data, read_capacity_10_data};
+//! use tcmu_guest_sdk::scsi::cdb::{Inquiry, ModeSense, ReadCapacity16, ReadWrite, RequestSense};
+//! use tcmu_guest_sdk::scsi::inquiry::{StandardInquiry, peripheral_type::DISK};
+//! use tcmu_guest_sdk::scsi::mode::{BlockDescriptor, DEVICE_SPECIFIC_WP, ModeHeader, mode_sense_data};
+//! use tcmu_guest_sdk::scsi::{opcode, respond, vpd};
+//! use tcmu_guest_sdk::sense::{self, Sense};
 //! use tcmu_guest_sdk::{Command, Completion, DeviceType, Handler, HandlerInfo, Store, Transfer};
 //!
-//! struct NullDisk;
+//! const BLOCK: u32 = 512;
 //!
-//! impl Handler for NullDisk {
+//! pub struct ReadOnlyDisk {
+//!     store: Box<dyn Store>,
+//! }
+//!
+//! impl Handler for ReadOnlyDisk {
 //!     fn describe() -> HandlerInfo {
-//!         HandlerInfo::new("null", DeviceType::Disk, "answers TEST UNIT READY")
+//!         HandlerInfo::new("ro-disk", DeviceType::Disk, "read-only disk over the store")
 //!     }
-//!     fn open(_config: &str, _store: Option<Box<dyn Store>>) -> Result<Self, String> {
-//!         Ok(NullDisk)
+//!
+//!     fn open(config: &str, store: Option<Box<dyn Store>>) -> Result<Self, String> {
+//!         if !config.is_empty() {
+//!             return Err(format!("ro-disk takes no options, got {config:?}"));
+//!         }
+//!         let store = store.ok_or("ro-disk needs a backing store")?;
+//!         if store.size() < u64::from(BLOCK) {
+//!             return Err("the backing store holds no whole block".into());
+//!         }
+//!         Ok(ReadOnlyDisk { store })
 //!     }
-//!     fn handle(&mut self, cmd: &Command<'_>, _xfer: &mut dyn Transfer) -> Completion {
+//!
+//!     fn handle(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Completion {
+//!         self.execute(cmd, xfer).unwrap_or_else(Completion::from)
+//!     }
+//! }
+//!
+//! impl ReadOnlyDisk {
+//!     fn blocks(&self) -> u64 {
+//!         self.store.size() / u64::from(BLOCK)
+//!     }
+//!
+//!     fn execute(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Result<Completion, Sense> {
+//!         use opcode::*;
 //!         match cmd.opcode() {
-//!             0x00 => Completion::good(),
-//!             _ => Completion::check_condition(&tcmu_guest_sdk::sense::INVALID_COMMAND_OPERATION_CODE),
+//!             TEST_UNIT_READY => Ok(Completion::good()),
+//!             REQUEST_SENSE => {
+//!                 let request = RequestSense::parse(cmd.cdb)?;
+//!                 let data = sense::NO_ADDITIONAL_SENSE.fixed();
+//!                 Ok(respond(xfer, cmd, &data, request.allocation_length.into()))
+//!             }
+//!             INQUIRY => {
+//!                 let inquiry = Inquiry::parse(cmd.cdb)?;
+//!                 let data = match (inquiry.evpd, inquiry.page_code) {
+//!                     (false, _) => StandardInquiry::new(DISK, "EXAMPLE", "RO DISK", "1.0").to_bytes(),
+//!                     (true, vpd::page::SUPPORTED_PAGES) => vpd::supported_pages(DISK, &[0x00, 0x80]),
+//!                     (true, vpd::page::UNIT_SERIAL_NUMBER) => vpd::unit_serial_number(DISK, "RO-1"),
+//!                     (true, _) => return Err(Sense::invalid_cdb_field(2, None)),
+//!                 };
+//!                 Ok(respond(xfer, cmd, &data, inquiry.allocation_length.into()))
+//!             }
+//!             READ_CAPACITY_10 => {
+//!                 let data = read_capacity_10_data(self.blocks() - 1, BLOCK);
+//!                 Ok(respond(xfer, cmd, &data, 8))
+//!             }
+//!             SERVICE_ACTION_IN_16 => {
+//!                 let request = ReadCapacity16::parse(cmd.cdb)?;
+//!                 let data = ReadCapacity16Data {
+//!                     last_lba: self.blocks() - 1,
+//!                     block_length: BLOCK,
+//!                     ..Default::default()
+//!                 };
+//!                 Ok(respond(xfer, cmd, &data.to_bytes(), request.allocation_length))
+//!             }
+//!             MODE_SENSE_6 | MODE_SENSE_10 => {
+//!                 let request = ModeSense::parse(cmd.cdb)?;
+//!                 let header = ModeHeader { medium_type: 0, device_specific: DEVICE_SPECIFIC_WP };
+//!                 let blocks = BlockDescriptor { blocks: self.blocks(), block_length: BLOCK };
+//!                 // No mode pages: only "all pages" (0x3F) succeeds.
+//!                 let data = mode_sense_data(&request, header, Some(blocks), &[])?;
+//!                 Ok(respond(xfer, cmd, &data, request.allocation_length.into()))
+//!             }
+//!             READ_6 | READ_10 | READ_12 | READ_16 => {
+//!                 let read = ReadWrite::parse(cmd.cdb)?;
+//!                 let end = read.lba.checked_add(read.blocks.into());
+//!                 if end.is_none_or(|end| end > self.blocks()) {
+//!                     return Err(sense::LBA_OUT_OF_RANGE.into());
+//!                 }
+//!                 let len = u64::from(read.blocks) * u64::from(BLOCK);
+//!                 let len = u32::try_from(len).ok().filter(|&len| len <= cmd.data_in_len);
+//!                 let len = len.ok_or(sense::INVALID_FIELD_IN_CDB)?;
+//!                 // Zero-copy: the host moves the bytes from the store to the initiator.
+//!                 let offset = read.lba * u64::from(BLOCK);
+//!                 self.store.read_to_data_in(offset, len, 0).map_err(|e| e.read_sense())?;
+//!                 Ok(Completion::good_with_data(len))
+//!             }
+//!             WRITE_6 | WRITE_10 | WRITE_12 | WRITE_16 => Err(sense::WRITE_PROTECTED.into()),
+//!             _ => Err(sense::INVALID_COMMAND_OPERATION_CODE.into()),
 //!         }
 //!     }
 //! }
 //!
-//! tcmu_guest_sdk::export_handler!(NullDisk);
+//! tcmu_guest_sdk::export_handler!(ReadOnlyDisk);
 //! ```
 
 #![warn(missing_docs)]

@@ -165,12 +165,20 @@ pub struct FieldPointer {
 impl FieldPointer {
     /// A field in the CDB.
     pub const fn cdb(byte: u16, bit: Option<u8>) -> Self {
-        Self { in_cdb: true, byte, bit }
+        Self {
+            in_cdb: true,
+            byte,
+            bit,
+        }
     }
 
     /// A field in the parameter list (data-out).
     pub const fn parameter(byte: u16, bit: Option<u8>) -> Self {
-        Self { in_cdb: false, byte, bit }
+        Self {
+            in_cdb: false,
+            byte,
+            bit,
+        }
     }
 
     /// The three sense-key-specific bytes: SKSV, C/D, BPV, bit pointer,
@@ -203,7 +211,11 @@ pub struct Sense {
 
 impl From<SenseCode> for Sense {
     fn from(code: SenseCode) -> Self {
-        Self { code, information: None, field_pointer: None }
+        Self {
+            code,
+            information: None,
+            field_pointer: None,
+        }
     }
 }
 
@@ -262,7 +274,12 @@ impl Sense {
     /// Descriptor-format sense: the 8-byte header plus an information
     /// descriptor and a sense-key-specific descriptor when those are set.
     pub fn descriptor(&self) -> Vec<u8> {
-        let mut s = vec![DESCRIPTOR_CURRENT, self.code.key & 0x0f, self.code.asc, self.code.ascq];
+        let mut s = vec![
+            DESCRIPTOR_CURRENT,
+            self.code.key & 0x0f,
+            self.code.asc,
+            self.code.ascq,
+        ];
         s.extend_from_slice(&[0, 0, 0, 0]); // reserved x3, additional sense length
         if let Some(info) = self.information {
             s.extend_from_slice(&[INFORMATION_DESCRIPTOR, 0x0a, VALID, 0]);
@@ -286,7 +303,11 @@ impl Sense {
 impl From<Sense> for Completion {
     /// CHECK CONDITION with fixed-format sense.
     fn from(sense: Sense) -> Self {
-        Completion { status: STATUS_CHECK_CONDITION, sense: sense.fixed(), data_in_len: 0 }
+        Completion {
+            status: STATUS_CHECK_CONDITION,
+            sense: sense.fixed(),
+            data_in_len: 0,
+        }
     }
 }
 
@@ -337,7 +358,9 @@ mod tests {
 
     #[test]
     fn fixed_format_information_sets_valid() {
-        let s = Sense::from(MISCOMPARE_DURING_VERIFY).with_information(0x0102_0304).fixed();
+        let s = Sense::from(MISCOMPARE_DURING_VERIFY)
+            .with_information(0x0102_0304)
+            .fixed();
         assert_eq!(s[0], 0xf0);
         assert_eq!(s[2], 0x0e);
         assert_eq!(&s[3..7], &[1, 2, 3, 4]);
@@ -345,7 +368,9 @@ mod tests {
 
     #[test]
     fn fixed_format_drops_information_wider_than_32_bits() {
-        let s = Sense::from(UNRECOVERED_READ_ERROR).with_information(1 << 32).fixed();
+        let s = Sense::from(UNRECOVERED_READ_ERROR)
+            .with_information(1 << 32)
+            .fixed();
         assert_eq!(s[0], 0x70);
         assert_eq!(&s[3..7], &[0; 4]);
     }
@@ -361,12 +386,17 @@ mod tests {
 
     #[test]
     fn descriptor_format_bare() {
-        assert_eq!(WRITE_PROTECTED.descriptor(), vec![0x72, 0x07, 0x27, 0x00, 0, 0, 0, 0]);
+        assert_eq!(
+            WRITE_PROTECTED.descriptor(),
+            vec![0x72, 0x07, 0x27, 0x00, 0, 0, 0, 0]
+        );
     }
 
     #[test]
     fn descriptor_format_with_information_and_pointer() {
-        let s = Sense::invalid_cdb_field(2, None).with_information(0x1122_3344_5566_7788).descriptor();
+        let s = Sense::invalid_cdb_field(2, None)
+            .with_information(0x1122_3344_5566_7788)
+            .descriptor();
         assert_eq!(s.len(), 8 + 12 + 8);
         assert_eq!(s[7], 20);
         assert_eq!(&s[8..12], &[0x00, 0x0a, 0x80, 0x00]);

@@ -79,8 +79,16 @@ impl BackingFile {
     }
 
     /// Grow or shrink the grant (TCMU RECONFIG dev_size); grows the file.
+    /// A read-only file cannot grow, so a grant past its end is refused.
     pub fn resize(&self, size: u64) -> io::Result<()> {
-        if !self.read_only && self.file.metadata()?.len() < size {
+        let len = self.file.metadata()?.len();
+        if len < size {
+            if self.read_only {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("read-only backing file is {len} bytes, cannot grant {size}"),
+                ));
+            }
             self.file.set_len(size)?;
         }
         self.size.store(size, Ordering::Release);

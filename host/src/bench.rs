@@ -103,7 +103,7 @@ pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Resul
 
     let mode = if code.is_some() { "wasm" } else { "native" };
     let data_blocks = ((opts.block_size as u64 * opts.iodepth as u64 * 2).div_ceil(4096) as u32).max(1024);
-    let sim = SimConfig { ring_size: 1 << 20, data_blocks, scatter: false, ..SimConfig::default() };
+    let sim = SimConfig { ring_size: 1 << 20, data_blocks, scatter: false, gather_data_in: false, ..SimConfig::default() };
     let config = opts.config.clone();
     let mut dev = SimDevice::start(sim, "bench0", move || -> anyhow::Result<Box<dyn Backend>> {
         Ok(match code {

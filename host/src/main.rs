@@ -83,8 +83,15 @@ struct BenchArgs {
     iodepth: u32,
     /// Serve the same handler logic compiled natively into the host (the
     /// baseline for the sandbox's cost). Only the `file` handler has one.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "compare")]
     native: bool,
+    /// Run the wasm handler and the native baseline back to back, `--rounds`
+    /// times each (alternating), and report the wasm/native ratio.
+    #[arg(long)]
+    compare: bool,
+    /// Alternating rounds per side with `--compare`; the best round counts.
+    #[arg(long, default_value_t = 3, requires = "compare")]
+    rounds: u32,
     /// Print one JSON object instead of a line.
     #[arg(long)]
     json: bool,
@@ -146,17 +153,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config: args.handler.config.clone(),
                 dir: args.dir.clone().unwrap_or_else(std::env::temp_dir),
             };
-            let code = if args.native {
+            if args.native || args.compare {
                 // The native baseline is the file handler linked into the host;
                 // make sure the user is comparing against the same logic.
                 anyhow::ensure!(
                     args.handler.handler == "file",
-                    "--native is only available for the built-in `file` handler"
+                    "--native and --compare are only available for the built-in `file` handler"
                 );
-                None
-            } else {
-                Some(load(&args.handler)?)
-            };
+            }
+            if args.compare {
+                let code = load(&args.handler)?;
+                let (mut wasm, mut native) = (Vec::new(), Vec::new());
+                for _ in 0..args.rounds.max(1) {
+                    wasm.push(bench::run(Some(code.clone()), &opts)?);
+                    native.push(bench::run(None, &opts)?);
+                }
+                let best = |runs: Vec<bench::BenchResult>| {
+                    runs.into_iter().max_by(|a, b| a.iops.total_cmp(&b.iops)).expect("at least one round")
+                };
+                let (wasm, native) = (best(wasm), best(native));
+                let ratio = wasm.iops / native.iops;
+                if args.json {
+                    println!("{}", serde_json::json!({ "wasm": wasm, "native": native, "ratio": ratio }));
+                } else {
+                    println!("{wasm}\n{native}\nratio wasm/native: {ratio:.3}");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let code = if args.native { None } else { Some(load(&args.handler)?) };
             let result = bench::run(code, &opts)?;
             if args.json {
                 println!("{}", serde_json::to_string(&result)?);

@@ -132,14 +132,12 @@ impl<H: Handler> Backend for NativeDevice<H> {
         self.handler.task_management(kind);
     }
 
-    fn resized(&mut self, new_size: u64) {
-        if let Some(b) = &self.backing
-            && let Err(e) = b.resize(new_size)
-        {
-            tracing::error!(error = %e, "resizing backing file failed");
-            return;
+    fn resized(&mut self, new_size: u64) -> Result<(), String> {
+        if let Some(b) = &self.backing {
+            b.resize(new_size).map_err(|e| format!("resizing the backing file: {e}"))?;
         }
         self.handler.resized(new_size);
+        Ok(())
     }
 
     fn close(&mut self) {

@@ -74,8 +74,9 @@ impl Backend for RamDisk {
         self.tmrs.lock().unwrap().push(tmr.kind);
     }
 
-    fn resized(&mut self, new_size: u64) {
+    fn resized(&mut self, new_size: u64) -> Result<(), String> {
         self.data.lock().unwrap().resize(new_size as usize, 0);
+        Ok(())
     }
 
     fn close(&mut self) {}

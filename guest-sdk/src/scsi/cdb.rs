@@ -9,9 +9,13 @@
 
 mod block;
 mod primary;
+mod provisioning;
+mod unit;
 
 pub use block::*;
 pub use primary::*;
+pub use provisioning::*;
+pub use unit::*;
 
 use crate::sense::{INVALID_FIELD_IN_CDB, Sense};
 
@@ -21,6 +25,11 @@ fn fixed_len<const N: usize>(cdb: &[u8]) -> Result<&[u8; N], Sense> {
     cdb.get(..N)
         .and_then(|head| head.try_into().ok())
         .ok_or_else(|| Sense::from(INVALID_FIELD_IN_CDB))
+}
+
+/// The 3-bit RDPROTECT/WRPROTECT/VRPROTECT field of byte 1.
+fn protect_field(byte1: u8) -> u8 {
+    byte1 >> 5
 }
 
 /// Bit `bit` of byte `byte`, as a bool.

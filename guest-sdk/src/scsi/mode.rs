@@ -9,9 +9,15 @@
 //! Saved pages are not supported: MODE SENSE for saved values fails with
 //! SAVING PARAMETERS NOT SUPPORTED, as SPC-4 asks of such devices.
 
-use crate::scsi::bytes::{get_be16, get_be24, get_be32, get_be64, put_be16, put_be24, put_be32, put_be64};
+mod pages;
+mod select;
+
+pub use pages::*;
+pub use select::*;
+
+use crate::scsi::bytes::{put_be16, put_be24, put_be32, put_be64};
 use crate::scsi::cdb::{ModeForm, ModeSense, PageControl};
-use crate::sense::{PARAMETER_LIST_LENGTH_ERROR, SAVING_PARAMETERS_NOT_SUPPORTED, Sense};
+use crate::sense::{SAVING_PARAMETERS_NOT_SUPPORTED, Sense};
 
 /// Mode page codes.
 pub mod page_code {
@@ -69,7 +75,13 @@ pub struct ModePage {
 impl ModePage {
     /// A page nothing may change: current and default are `values`.
     pub fn fixed(code: u8, subpage: u8, values: Vec<u8>) -> Self {
-        Self { code, subpage, changeable: vec![0; values.len()], default: values.clone(), current: values }
+        Self {
+            code,
+            subpage,
+            changeable: vec![0; values.len()],
+            default: values.clone(),
+            current: values,
+        }
     }
 
     /// Check a page sent with MODE SELECT against this one and return its
@@ -79,15 +91,25 @@ impl ModePage {
     /// the page length or at the first offending bit.
     pub fn apply(&self, sent: &SentModePage<'_>) -> Result<Vec<u8>, Sense> {
         if sent.parameters.len() != self.current.len() {
-            return Err(Sense::invalid_parameter_field(sent.length_field_offset(), None));
+            return Err(Sense::invalid_parameter_field(
+                sent.length_field_offset(),
+                None,
+            ));
         }
-        let fixed_bits = self.current.iter().zip(&self.changeable).zip(sent.parameters);
+        let fixed_bits = self
+            .current
+            .iter()
+            .zip(&self.changeable)
+            .zip(sent.parameters);
         for (i, ((&current, &changeable), &wanted)) in fixed_bits.enumerate() {
             let forbidden = (current ^ wanted) & !changeable;
             if forbidden != 0 {
                 let bit = 7 - forbidden.leading_zeros() as u8;
                 let byte = sent.parameters_offset() + i;
-                return Err(Sense::invalid_parameter_field(field_offset(byte), Some(bit)));
+                return Err(Sense::invalid_parameter_field(
+                    field_offset(byte),
+                    Some(bit),
+                ));
             }
         }
         Ok(sent.parameters.to_vec())
@@ -152,7 +174,10 @@ pub fn mode_sense_data(
     let descriptor = block_descriptor.filter(|_| !request.dbd).map(|d| {
         // Nothing in a block descriptor is changeable.
         let d = match request.page_control {
-            PageControl::Changeable => BlockDescriptor { blocks: 0, block_length: 0 },
+            PageControl::Changeable => BlockDescriptor {
+                blocks: 0,
+                block_length: 0,
+            },
             _ => d,
         };
         encode_block_descriptor(d, long_lba)
@@ -160,9 +185,25 @@ pub fn mode_sense_data(
     let descriptor = descriptor.unwrap_or_default();
 
     let mut data = match request.form {
-        ModeForm::Six => vec![0, header.medium_type, header.device_specific, descriptor.len() as u8],
+        ModeForm::Six => {
+            vec![
+                0,
+                header.medium_type,
+                header.device_specific,
+                descriptor.len() as u8,
+            ]
+        }
         ModeForm::Ten => {
-            let mut h = vec![0, 0, header.medium_type, header.device_specific, u8::from(long_lba), 0, 0, 0];
+            let mut h = vec![
+                0,
+                0,
+                header.medium_type,
+                header.device_specific,
+                u8::from(long_lba),
+                0,
+                0,
+                0,
+            ];
             put_be16(&mut h[6..], descriptor.len() as u16);
             h
         }
@@ -187,7 +228,10 @@ pub fn mode_sense_data(
     Ok(data)
 }
 
-fn select_pages<'p>(request: &ModeSense, pages: &'p [ModePage]) -> Result<Vec<&'p ModePage>, Sense> {
+fn select_pages<'p>(
+    request: &ModeSense,
+    pages: &'p [ModePage],
+) -> Result<Vec<&'p ModePage>, Sense> {
     let subpages_wanted = |page: &ModePage| match request.subpage_code {
         ALL_SUBPAGES => true,
         subpage => page.subpage == subpage,
@@ -199,11 +243,17 @@ fn select_pages<'p>(request: &ModeSense, pages: &'p [ModePage]) -> Result<Vec<&'
             _ => Err(Sense::invalid_cdb_field(3, None)),
         };
     }
-    let matching: Vec<_> = pages.iter().filter(|p| p.code == request.page_code).collect();
+    let matching: Vec<_> = pages
+        .iter()
+        .filter(|p| p.code == request.page_code)
+        .collect();
     if matching.is_empty() {
         return Err(Sense::invalid_cdb_field(2, Some(5)));
     }
-    let selected: Vec<_> = matching.into_iter().filter(|p| subpages_wanted(p)).collect();
+    let selected: Vec<_> = matching
+        .into_iter()
+        .filter(|p| subpages_wanted(p))
+        .collect();
     if selected.is_empty() {
         return Err(Sense::invalid_cdb_field(3, None));
     }
@@ -228,153 +278,6 @@ fn encode_block_descriptor(d: BlockDescriptor, long_lba: bool) -> Vec<u8> {
 
 const SHORT_DESCRIPTOR_LEN: usize = 8;
 const LONG_DESCRIPTOR_LEN: usize = 16;
-
-/// A MODE SELECT parameter list, split into its parts.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ModeParameters<'a> {
-    /// MEDIUM TYPE.
-    pub medium_type: u8,
-    /// DEVICE-SPECIFIC PARAMETER (its WP and DPOFUA bits are reserved in
-    /// MODE SELECT).
-    pub device_specific: u8,
-    /// Block descriptors; a direct-access device takes at most one.
-    pub block_descriptors: Vec<BlockDescriptor>,
-    /// The pages, in the order sent.
-    pub pages: Vec<SentModePage<'a>>,
-}
-
-/// One page of a MODE SELECT parameter list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SentModePage<'a> {
-    /// Page code.
-    pub code: u8,
-    /// Subpage code (0 for page_0 format).
-    pub subpage: u8,
-    /// The parameter bytes after the page header.
-    pub parameters: &'a [u8],
-    /// Offset of the page header in the parameter list, for field pointers.
-    pub offset: usize,
-}
-
-impl SentModePage<'_> {
-    fn subpage_format(&self) -> bool {
-        self.subpage != 0
-    }
-
-    /// Offset of the PAGE LENGTH field in the parameter list.
-    pub fn length_field_offset(&self) -> u16 {
-        field_offset(self.offset + if self.subpage_format() { 2 } else { 1 })
-    }
-
-    /// Offset of the first parameter byte in the parameter list.
-    pub fn parameters_offset(&self) -> usize {
-        self.offset + if self.subpage_format() { 4 } else { 2 }
-    }
-}
-
-/// Split a MODE SELECT parameter list (the data-out, cut to the CDB's
-/// parameter list length) into header, block descriptors and pages. An
-/// empty list changes nothing and is valid. A list that ends inside the
-/// header, a block descriptor or a page is a PARAMETER LIST LENGTH ERROR;
-/// a block descriptor length that is not a whole number of descriptors is
-/// INVALID FIELD IN PARAMETER LIST.
-pub fn parse_mode_parameters(list: &[u8], form: ModeForm) -> Result<ModeParameters<'_>, Sense> {
-    if list.is_empty() {
-        return Ok(ModeParameters::default());
-    }
-    let (header_len, medium_type, device_specific, long_lba, descriptors_len, descriptors_len_at) = match form {
-        ModeForm::Six if list.len() >= 4 => (4, list[1], list[2], false, usize::from(list[3]), 3u16),
-        ModeForm::Ten if list.len() >= 8 => {
-            (8, list[2], list[3], list[4] & 1 != 0, usize::from(get_be16(&list[6..])), 6)
-        }
-        _ => return Err(PARAMETER_LIST_LENGTH_ERROR.into()),
-    };
-    let descriptor_len = if long_lba { LONG_DESCRIPTOR_LEN } else { SHORT_DESCRIPTOR_LEN };
-    if descriptors_len % descriptor_len != 0 {
-        return Err(Sense::invalid_parameter_field(descriptors_len_at, None));
-    }
-    let descriptors = list[header_len..].get(..descriptors_len).ok_or(PARAMETER_LIST_LENGTH_ERROR)?;
-    let block_descriptors = descriptors
-        .chunks_exact(descriptor_len)
-        .map(|d| {
-            if long_lba {
-                BlockDescriptor { blocks: get_be64(d), block_length: get_be32(&d[12..]) }
-            } else {
-                BlockDescriptor { blocks: get_be32(d).into(), block_length: get_be24(&d[5..]) }
-            }
-        })
-        .collect();
-
-    let mut pages = Vec::new();
-    let mut at = header_len + descriptors_len;
-    while at < list.len() {
-        let rest = &list[at..];
-        let subpage_format = rest[0] & 0x40 != 0;
-        let (subpage, page_header_len, parameters_len) = match (subpage_format, rest.len()) {
-            (false, 2..) => (0, 2, usize::from(rest[1])),
-            (true, 4..) => (rest[1], 4, usize::from(get_be16(&rest[2..]))),
-            _ => return Err(PARAMETER_LIST_LENGTH_ERROR.into()),
-        };
-        let parameters = rest[page_header_len..].get(..parameters_len).ok_or(PARAMETER_LIST_LENGTH_ERROR)?;
-        pages.push(SentModePage { code: rest[0] & 0x3f, subpage, parameters, offset: at });
-        at += page_header_len + parameters_len;
-    }
-    Ok(ModeParameters { medium_type, device_specific, block_descriptors, pages })
-}
-
-/// The caching mode page (0x08, SBC-3 6.4.5), reduced to the two bits a
-/// cache-less or write-back emulation acts on. Its other fields are zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CachingPage {
-    /// WCE: writes may complete before they are durable.
-    pub write_cache: bool,
-    /// RCD: the read cache is disabled.
-    pub read_cache_disabled: bool,
-}
-
-impl CachingPage {
-    /// Parameter bytes of the caching page.
-    pub const LEN: usize = 0x12;
-
-    /// Encode as page parameters. Use with every flag set to true to build
-    /// a changeable-bits mask.
-    pub fn to_parameters(&self) -> Vec<u8> {
-        let mut p = vec![0u8; Self::LEN];
-        p[0] = u8::from(self.write_cache) << 2 | u8::from(self.read_cache_disabled);
-        p
-    }
-
-    /// Decode from page parameters (such as [`ModePage::apply`] returns).
-    pub fn from_parameters(p: &[u8]) -> Self {
-        Self { write_cache: p[0] & 0x04 != 0, read_cache_disabled: p[0] & 0x01 != 0 }
-    }
-}
-
-/// The control mode page (0x0A, SPC-4 7.5.8), reduced to its D_SENSE bit;
-/// its other fields are zero (restricted reordering, no QERR, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ControlPage {
-    /// D_SENSE: report sense data in descriptor format.
-    pub descriptor_sense: bool,
-}
-
-impl ControlPage {
-    /// Parameter bytes of the control page.
-    pub const LEN: usize = 0x0A;
-
-    /// Encode as page parameters.
-    pub fn to_parameters(&self) -> Vec<u8> {
-        let mut p = vec![0u8; Self::LEN];
-        p[0] = u8::from(self.descriptor_sense) << 2;
-        p
-    }
-
-    /// Decode from page parameters.
-    pub fn from_parameters(p: &[u8]) -> Self {
-        Self { descriptor_sense: p[0] & 0x04 != 0 }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,16 +287,32 @@ mod tests {
         ModePage {
             code: page_code::CACHING,
             subpage: 0,
-            current: CachingPage { write_cache, read_cache_disabled: false }.to_parameters(),
-            changeable: CachingPage { write_cache: true, read_cache_disabled: false }.to_parameters(),
-            default: CachingPage { write_cache: true, read_cache_disabled: false }.to_parameters(),
+            current: CachingPage {
+                write_cache,
+                read_cache_disabled: false,
+            }
+            .to_parameters(),
+            changeable: CachingPage {
+                write_cache: true,
+                read_cache_disabled: false,
+            }
+            .to_parameters(),
+            default: CachingPage {
+                write_cache: true,
+                read_cache_disabled: false,
+            }
+            .to_parameters(),
         }
     }
 
     fn pages() -> Vec<ModePage> {
         vec![
             caching(false),
-            ModePage::fixed(page_code::CONTROL, 0, ControlPage::default().to_parameters()),
+            ModePage::fixed(
+                page_code::CONTROL,
+                0,
+                ControlPage::default().to_parameters(),
+            ),
             ModePage::fixed(page_code::CONTROL, 0x01, vec![0xaa; 4]),
         ]
     }
@@ -410,13 +329,24 @@ mod tests {
         }
     }
 
-    const DISK: BlockDescriptor = BlockDescriptor { blocks: 1000, block_length: 512 };
-    const HEADER: ModeHeader = ModeHeader { medium_type: 0, device_specific: DEVICE_SPECIFIC_DPOFUA };
+    const DISK: BlockDescriptor = BlockDescriptor {
+        blocks: 1000,
+        block_length: 512,
+    };
+    const HEADER: ModeHeader = ModeHeader {
+        medium_type: 0,
+        device_specific: DEVICE_SPECIFIC_DPOFUA,
+    };
 
     #[test]
     fn six_byte_header_block_descriptor_and_page() {
-        let d = mode_sense_data(&request(ModeForm::Six, page_code::CACHING, 0), HEADER, Some(DISK), &pages())
-            .unwrap();
+        let d = mode_sense_data(
+            &request(ModeForm::Six, page_code::CACHING, 0),
+            HEADER,
+            Some(DISK),
+            &pages(),
+        )
+        .unwrap();
         assert_eq!(d.len(), 4 + 8 + 20);
         assert_eq!(&d[..4], &[31, 0, 0x10, 8]);
         assert_eq!(&d[4..12], &[0, 0, 0x03, 0xe8, 0, 0, 0x02, 0x00]);
@@ -427,7 +357,10 @@ mod tests {
     fn ten_byte_header_with_long_descriptor() {
         let mut r = request(ModeForm::Ten, page_code::CONTROL, 0);
         r.llbaa = true;
-        let big = BlockDescriptor { blocks: 1 << 33, block_length: 4096 };
+        let big = BlockDescriptor {
+            blocks: 1 << 33,
+            block_length: 4096,
+        };
         let d = mode_sense_data(&r, HEADER, Some(big), &pages()).unwrap();
         assert_eq!(d.len(), 8 + 16 + 12);
         assert_eq!(&d[..8], &[0, 34, 0, 0x10, 1, 0, 0, 16]);
@@ -438,9 +371,17 @@ mod tests {
 
     #[test]
     fn short_descriptor_saturates_block_count_and_dbd_drops_it() {
-        let big = BlockDescriptor { blocks: 1 << 33, block_length: 512 };
-        let d = mode_sense_data(&request(ModeForm::Ten, page_code::CACHING, 0), HEADER, Some(big), &pages())
-            .unwrap();
+        let big = BlockDescriptor {
+            blocks: 1 << 33,
+            block_length: 512,
+        };
+        let d = mode_sense_data(
+            &request(ModeForm::Ten, page_code::CACHING, 0),
+            HEADER,
+            Some(big),
+            &pages(),
+        )
+        .unwrap();
         assert_eq!(&d[6..8], &[0, 8]);
         assert_eq!(&d[8..12], &[0xff; 4]);
         let mut r = request(ModeForm::Six, page_code::CACHING, 0);
@@ -452,25 +393,56 @@ mod tests {
 
     #[test]
     fn all_pages_with_and_without_subpages() {
-        let d = mode_sense_data(&request(ModeForm::Six, page_code::ALL_PAGES, 0), HEADER, None, &pages()).unwrap();
+        let d = mode_sense_data(
+            &request(ModeForm::Six, page_code::ALL_PAGES, 0),
+            HEADER,
+            None,
+            &pages(),
+        )
+        .unwrap();
         assert_eq!(d.len(), 4 + 20 + 12);
-        let d = mode_sense_data(&request(ModeForm::Six, page_code::ALL_PAGES, ALL_SUBPAGES), HEADER, None, &pages())
-            .unwrap();
+        let d = mode_sense_data(
+            &request(ModeForm::Six, page_code::ALL_PAGES, ALL_SUBPAGES),
+            HEADER,
+            None,
+            &pages(),
+        )
+        .unwrap();
         assert_eq!(d.len(), 4 + 20 + 12 + 8);
         assert_eq!(&d[36..40], &[0x4a, 0x01, 0, 4]);
-        let d = mode_sense_data(&request(ModeForm::Six, page_code::CONTROL, ALL_SUBPAGES), HEADER, None, &pages())
-            .unwrap();
+        let d = mode_sense_data(
+            &request(ModeForm::Six, page_code::CONTROL, ALL_SUBPAGES),
+            HEADER,
+            None,
+            &pages(),
+        )
+        .unwrap();
         assert_eq!(d.len(), 4 + 12 + 8);
     }
 
     #[test]
     fn unknown_pages_and_subpages_are_invalid_cdb_fields() {
-        let err = mode_sense_data(&request(ModeForm::Six, 0x19, 0), HEADER, None, &pages()).unwrap_err();
-        assert_eq!((err.code, err.field_pointer), (INVALID_FIELD_IN_CDB, Some(FieldPointer::cdb(2, Some(5)))));
-        let err = mode_sense_data(&request(ModeForm::Six, page_code::CACHING, 1), HEADER, None, &pages()).unwrap_err();
+        let err =
+            mode_sense_data(&request(ModeForm::Six, 0x19, 0), HEADER, None, &pages()).unwrap_err();
+        assert_eq!(
+            (err.code, err.field_pointer),
+            (INVALID_FIELD_IN_CDB, Some(FieldPointer::cdb(2, Some(5))))
+        );
+        let err = mode_sense_data(
+            &request(ModeForm::Six, page_code::CACHING, 1),
+            HEADER,
+            None,
+            &pages(),
+        )
+        .unwrap_err();
         assert_eq!(err.field_pointer, Some(FieldPointer::cdb(3, None)));
-        let err = mode_sense_data(&request(ModeForm::Six, page_code::ALL_PAGES, 5), HEADER, None, &pages())
-            .unwrap_err();
+        let err = mode_sense_data(
+            &request(ModeForm::Six, page_code::ALL_PAGES, 5),
+            HEADER,
+            None,
+            &pages(),
+        )
+        .unwrap_err();
         assert_eq!(err.field_pointer, Some(FieldPointer::cdb(3, None)));
     }
 
@@ -482,92 +454,59 @@ mod tests {
         assert_eq!(&d[4..12], &[0; 8], "block descriptors are not changeable");
         assert_eq!(d[14], 0x04);
         r.page_control = PageControl::Default;
-        assert_eq!(mode_sense_data(&r, HEADER, None, &pages()).unwrap()[6], 0x04);
+        assert_eq!(
+            mode_sense_data(&r, HEADER, None, &pages()).unwrap()[6],
+            0x04
+        );
         r.page_control = PageControl::Current;
-        assert_eq!(mode_sense_data(&r, HEADER, None, &pages()).unwrap()[6], 0x00);
+        assert_eq!(
+            mode_sense_data(&r, HEADER, None, &pages()).unwrap()[6],
+            0x00
+        );
         r.page_control = PageControl::Saved;
-        assert_eq!(mode_sense_data(&r, HEADER, None, &pages()), Err(SAVING_PARAMETERS_NOT_SUPPORTED.into()));
-    }
-
-    fn select_list_6(pages: &[&[u8]], descriptor: Option<[u8; 8]>) -> Vec<u8> {
-        let mut list = vec![0, 0, 0, if descriptor.is_some() { 8 } else { 0 }];
-        list.extend(descriptor.iter().flatten());
-        for page in pages {
-            list.extend_from_slice(page);
-        }
-        list
-    }
-
-    #[test]
-    fn parse_select_six_with_descriptor_and_pages() {
-        let mut caching_page = vec![0x88, 0x12]; // PS set: reserved in MODE SELECT
-        caching_page.extend(CachingPage { write_cache: true, read_cache_disabled: false }.to_parameters());
-        let subpage = [0x4a, 0x01, 0x00, 0x02, 0xde, 0xad];
-        let list = select_list_6(&[&caching_page, &subpage], Some([0, 0, 0, 10, 0, 0, 2, 0]));
-        let parsed = parse_mode_parameters(&list, ModeForm::Six).unwrap();
-        assert_eq!(parsed.block_descriptors, vec![BlockDescriptor { blocks: 10, block_length: 512 }]);
-        assert_eq!(parsed.pages.len(), 2);
-        assert_eq!((parsed.pages[0].code, parsed.pages[0].subpage, parsed.pages[0].offset), (0x08, 0, 12));
-        assert!(CachingPage::from_parameters(parsed.pages[0].parameters).write_cache);
-        assert_eq!((parsed.pages[1].code, parsed.pages[1].subpage), (0x0a, 1));
-        assert_eq!(parsed.pages[1].parameters, &[0xde, 0xad]);
-        assert_eq!(parsed.pages[1].offset, 32);
-        assert_eq!(parsed.pages[1].length_field_offset(), 32 + 2);
-        assert_eq!(parsed.pages[1].parameters_offset(), 32 + 4);
-    }
-
-    #[test]
-    fn parse_select_ten_with_long_descriptor() {
-        let mut list = vec![0, 0, 0, 0, 1, 0, 0, 16];
-        list.extend_from_slice(&5u64.to_be_bytes());
-        list.extend_from_slice(&[0, 0, 0, 0]);
-        list.extend_from_slice(&4096u32.to_be_bytes());
-        let parsed = parse_mode_parameters(&list, ModeForm::Ten).unwrap();
-        assert_eq!(parsed.block_descriptors, vec![BlockDescriptor { blocks: 5, block_length: 4096 }]);
-        assert!(parsed.pages.is_empty());
-    }
-
-    #[test]
-    fn parse_select_truncations() {
-        assert_eq!(parse_mode_parameters(&[], ModeForm::Six).unwrap(), ModeParameters::default());
-        assert_eq!(parse_mode_parameters(&[0, 0, 0], ModeForm::Six), Err(PARAMETER_LIST_LENGTH_ERROR.into()));
-        assert_eq!(parse_mode_parameters(&[0; 6], ModeForm::Ten), Err(PARAMETER_LIST_LENGTH_ERROR.into()));
-        // Block descriptor length says 8, but no descriptor follows.
-        assert_eq!(parse_mode_parameters(&[0, 0, 0, 8], ModeForm::Six), Err(PARAMETER_LIST_LENGTH_ERROR.into()));
-        // A page longer than what arrived.
-        let list = select_list_6(&[&[0x08, 0x12, 0, 0]], None);
-        assert_eq!(parse_mode_parameters(&list, ModeForm::Six), Err(PARAMETER_LIST_LENGTH_ERROR.into()));
-        // A lone byte where a page header should be.
-        let list = select_list_6(&[&[0x08]], None);
-        assert_eq!(parse_mode_parameters(&list, ModeForm::Six), Err(PARAMETER_LIST_LENGTH_ERROR.into()));
-        // Not a whole block descriptor.
-        let err = parse_mode_parameters(&[0, 0, 0, 4, 0, 0, 0, 0], ModeForm::Six).unwrap_err();
-        assert_eq!(err, Sense::invalid_parameter_field(3, None));
+        assert_eq!(
+            mode_sense_data(&r, HEADER, None, &pages()),
+            Err(SAVING_PARAMETERS_NOT_SUPPORTED.into())
+        );
     }
 
     #[test]
     fn apply_allows_only_changeable_bits() {
         let page = caching(false);
-        let mut sent_bytes = CachingPage { write_cache: true, read_cache_disabled: false }.to_parameters();
-        let sent = SentModePage { code: 0x08, subpage: 0, parameters: &sent_bytes, offset: 4 };
+        let mut sent_bytes = CachingPage {
+            write_cache: true,
+            read_cache_disabled: false,
+        }
+        .to_parameters();
+        let sent = SentModePage {
+            code: 0x08,
+            subpage: 0,
+            parameters: &sent_bytes,
+            offset: 4,
+        };
         assert!(CachingPage::from_parameters(&page.apply(&sent).unwrap()).write_cache);
 
         sent_bytes[0] |= 0x01; // RCD is not changeable
-        let sent = SentModePage { code: 0x08, subpage: 0, parameters: &sent_bytes, offset: 4 };
+        let sent = SentModePage {
+            code: 0x08,
+            subpage: 0,
+            parameters: &sent_bytes,
+            offset: 4,
+        };
         let err = page.apply(&sent).unwrap_err();
         assert_eq!(err.code, INVALID_FIELD_IN_PARAMETER_LIST);
         assert_eq!(err.field_pointer, Some(FieldPointer::parameter(6, Some(0))));
 
         let short = [0u8; 4];
-        let sent = SentModePage { code: 0x08, subpage: 0, parameters: &short, offset: 4 };
-        assert_eq!(page.apply(&sent).unwrap_err().field_pointer, Some(FieldPointer::parameter(5, None)));
-    }
-
-    #[test]
-    fn control_page_round_trip() {
-        let p = ControlPage { descriptor_sense: true }.to_parameters();
-        assert_eq!(p.len(), 10);
-        assert_eq!(p[0], 0x04);
-        assert!(ControlPage::from_parameters(&p).descriptor_sense);
+        let sent = SentModePage {
+            code: 0x08,
+            subpage: 0,
+            parameters: &short,
+            offset: 4,
+        };
+        assert_eq!(
+            page.apply(&sent).unwrap_err().field_pointer,
+            Some(FieldPointer::parameter(5, None))
+        );
     }
 }

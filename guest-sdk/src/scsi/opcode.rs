@@ -231,7 +231,7 @@ pub mod service_action {
 }
 
 /// Whether commands with operation code `opcode` carry a service action,
-/// and so are told apart by [`service_action`] as well as by opcode.
+/// and so are told apart by [`service_action()`] as well as by opcode.
 pub fn has_service_action(opcode: u8) -> bool {
     matches!(
         opcode,
@@ -270,7 +270,10 @@ mod tests {
 
     #[test]
     fn service_actions() {
-        assert_eq!(service_action(&[SERVICE_ACTION_IN_16, 0xf0 | 0x10]), Some(0x10));
+        assert_eq!(
+            service_action(&[SERVICE_ACTION_IN_16, 0xf0 | 0x10]),
+            Some(0x10)
+        );
         assert_eq!(service_action(&[MAINTENANCE_IN, 0x0c, 0, 0]), Some(0x0c));
         let mut variable = [0u8; 32];
         variable[0] = VARIABLE_LENGTH_CDB;

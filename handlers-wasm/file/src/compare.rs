@@ -5,7 +5,10 @@ use tcmu_guest_sdk::scsi::cdb::{ByteCheck, CompareAndWrite, Verify};
 use tcmu_guest_sdk::sense::{MISCOMPARE_DURING_VERIFY, Sense};
 use tcmu_guest_sdk::{Command, Completion, Transfer};
 
-use crate::{Extent, FileDisk, Outcome, fits_buffer, read_failed, refuse_protection, transfer_failed, write_failed};
+use crate::{
+    Extent, FileDisk, Outcome, fits_buffer, read_failed, refuse_protection, transfer_failed,
+    write_failed,
+};
 
 /// Bytes compared per step, bounding the guest memory a compare holds
 /// (twice this: the medium's bytes and the expected ones). A multiple of
@@ -82,9 +85,16 @@ impl FileDisk {
         let mut done = 0;
         while done < extent.len {
             let len = (extent.len - done).min(COMPARE_CHUNK) as u32;
-            let medium = self.store.read_at(extent.offset + done, len).map_err(|e| read_failed("verify read", e))?;
+            let medium = self
+                .store
+                .read_at(extent.offset + done, len)
+                .map_err(|e| read_failed("verify read", e))?;
             let wanted = expected(done, len)?;
-            if let Some(i) = medium.iter().zip(&wanted).position(|(have, want)| have != want) {
+            if let Some(i) = medium
+                .iter()
+                .zip(&wanted)
+                .position(|(have, want)| have != want)
+            {
                 return Ok(Some(done + i as u64));
             }
             done += u64::from(len);

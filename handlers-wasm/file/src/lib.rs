@@ -6,7 +6,9 @@
 //! WRITE, SYNCHRONIZE CACHE, READ CAPACITY, INQUIRY with the usual VPD
 //! pages, MODE SENSE/SELECT (caching and control pages), REQUEST SENSE,
 //! REPORT SUPPORTED OPERATION CODES, START STOP UNIT and PREVENT ALLOW
-//! MEDIUM REMOVAL. REPORT LUNS, reservations and ALUA are the kernel's.
+//! MEDIUM REMOVAL. REPORT LUNS, reservations, ALUA and the unit attentions
+//! that follow task management are the kernel's; since commands run one at
+//! a time, a task management function finds nothing to abort.
 //!
 //! Bulk data never enters the guest: READ and WRITE move it between the
 //! store and the command's buffers with `read_to_data_in` and
@@ -21,7 +23,7 @@
 //! |------|---------|---------|
 //! | `ro` | refuse writes (DATA PROTECT); also implied by a read-only store | writable |
 //! | `block_size=N` | logical block size: 512, 1024, 2048 or 4096 | 512 |
-//! | `serial=S` | unit serial number (VPD 0x80), up to 128 printable ASCII characters | none |
+//! | `serial=S` | unit serial number (VPD 0x80), up to 128 printable ASCII characters | `tcmu-wasm-file` |
 //! | `wwn=naa.6…` | NAA 5 or 6 logical unit name (VPD 0x83) | derived from the serial |
 //! | `vendor=V` | T10 vendor identification, up to 8 characters | `TCMUWASM` |
 //! | `product=P` | product identification, up to 16 characters | `FILE DISK` |
@@ -72,7 +74,7 @@ pub struct FileDisk {
 }
 
 /// A byte range of the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 struct Extent {
     offset: u64,
     len: u64,
@@ -84,12 +86,17 @@ type Outcome = Result<Completion, Sense>;
 
 impl Handler for FileDisk {
     fn describe() -> HandlerInfo {
-        HandlerInfo::new("file", DeviceType::Disk, "SBC-3 disk on the granted backing store")
+        HandlerInfo::new(
+            "file",
+            DeviceType::Disk,
+            "SBC-3 disk on the granted backing store",
+        )
     }
 
     fn open(config: &str, store: Option<Box<dyn Store>>) -> Result<Self, String> {
         let config = Config::parse(config)?;
-        let store = store.ok_or("the file handler needs a backing store; configure one for this device")?;
+        let store =
+            store.ok_or("the file handler needs a backing store; configure one for this device")?;
         let block_size = u64::from(config.block_size);
         if store.size() < block_size {
             return Err(format!(
@@ -119,13 +126,17 @@ impl Handler for FileDisk {
         {
             return self.fail(attention.into());
         }
-        self.execute(cmd, xfer).unwrap_or_else(|sense| self.fail(sense))
+        self.execute(cmd, xfer)
+            .unwrap_or_else(|sense| self.fail(sense))
     }
 
     fn resized(&mut self, new_size: u64) {
         log(
             LogLevel::Info,
-            &format!("resized to {new_size} bytes ({} blocks)", new_size / u64::from(self.config.block_size)),
+            &format!(
+                "resized to {new_size} bytes ({} blocks)",
+                new_size / u64::from(self.config.block_size)
+            ),
         );
         self.unit_attention = Some(CAPACITY_DATA_HAS_CHANGED);
     }
@@ -140,7 +151,10 @@ impl Handler for FileDisk {
 /// SAM-5: INQUIRY, REPORT LUNS and REQUEST SENSE run despite a pending
 /// unit attention (REQUEST SENSE reports and clears it).
 fn bypasses_unit_attention(opcode: u8) -> bool {
-    matches!(opcode, opcode::INQUIRY | opcode::REPORT_LUNS | opcode::REQUEST_SENSE)
+    matches!(
+        opcode,
+        opcode::INQUIRY | opcode::REPORT_LUNS | opcode::REQUEST_SENSE
+    )
 }
 
 impl FileDisk {
@@ -174,7 +188,11 @@ impl FileDisk {
     }
 
     fn sense_format(&self) -> SenseFormat {
-        if self.descriptor_sense { SenseFormat::Descriptor } else { SenseFormat::Fixed }
+        if self.descriptor_sense {
+            SenseFormat::Descriptor
+        } else {
+            SenseFormat::Fixed
+        }
     }
 
     fn block_size(&self) -> u32 {
@@ -188,7 +206,9 @@ impl FileDisk {
 
     /// The last LBA. A store shrunk below one block has no medium to speak of.
     fn last_lba(&self) -> Result<u64, Sense> {
-        self.block_count().checked_sub(1).ok_or_else(|| MEDIUM_NOT_PRESENT.into())
+        self.block_count()
+            .checked_sub(1)
+            .ok_or_else(|| MEDIUM_NOT_PRESENT.into())
     }
 
     /// The bytes of `blocks` blocks from `lba`, or LOGICAL BLOCK ADDRESS OUT
@@ -198,7 +218,10 @@ impl FileDisk {
         match lba.checked_add(blocks) {
             Some(end) if end <= self.block_count() => {
                 let block_size = u64::from(self.block_size());
-                Ok(Extent { offset: lba * block_size, len: blocks * block_size })
+                Ok(Extent {
+                    offset: lba * block_size,
+                    len: blocks * block_size,
+                })
             }
             _ => Err(LBA_OUT_OF_RANGE.into()),
         }
@@ -206,7 +229,11 @@ impl FileDisk {
 
     /// DATA PROTECT for any command that would change the medium.
     fn check_writable(&self) -> Result<(), Sense> {
-        if self.read_only { Err(WRITE_PROTECTED.into()) } else { Ok(()) }
+        if self.read_only {
+            Err(WRITE_PROTECTED.into())
+        } else {
+            Ok(())
+        }
     }
 
     /// Finish a write: make it durable now if the initiator asked (FUA) or
@@ -222,7 +249,11 @@ impl FileDisk {
 /// Refuse protection information: the device reports no PROTECT support,
 /// so a non-zero RDPROTECT/WRPROTECT/VRPROTECT is an invalid field.
 fn refuse_protection(protect: u8) -> Result<(), Sense> {
-    if protect == 0 { Ok(()) } else { Err(Sense::invalid_cdb_field(1, Some(7))) }
+    if protect == 0 {
+        Ok(())
+    } else {
+        Err(Sense::invalid_cdb_field(1, Some(7)))
+    }
 }
 
 /// `len` bytes as a transfer length, provided the command's buffer of

@@ -23,8 +23,9 @@ pub trait Backend {
     fn handle(&mut self, cmd: &CommandEntry) -> Response;
     /// A task management function arrived.
     fn task_management(&mut self, tmr: &TmrEntry);
-    /// The device was resized to `new_size` bytes.
-    fn resized(&mut self, new_size: u64);
+    /// The device was resized to `new_size` bytes. An error means the
+    /// new size could not be applied and the device keeps its old one.
+    fn resized(&mut self, new_size: u64) -> Result<(), String>;
     /// The device is going away.
     fn close(&mut self);
 }

@@ -20,10 +20,8 @@ const NOTIFY_BATCH: u32 = 32;
 /// Requests from the control plane to a running device.
 #[derive(Debug)]
 pub enum Control {
-    /// The device's size changed.
-    Resize(u64),
-    /// Reply once every earlier control message has been applied.
-    Sync(mpsc::Sender<()>),
+    /// The device's size changed; the outcome goes to the sender.
+    Resize(u64, mpsc::Sender<Result<(), String>>),
     /// Stop serving; the loop returns after finishing the command in hand.
     Stop,
 }
@@ -139,12 +137,13 @@ impl DeviceLoop {
                 while let Ok(msg) = control.try_recv() {
                     match msg {
                         Control::Stop => return Ok(()),
-                        Control::Resize(size) => {
-                            tracing::info!(device = %self.name, size, "resized");
-                            self.backend.resized(size);
-                        }
-                        Control::Sync(reply) => {
-                            let _ = reply.send(());
+                        Control::Resize(size, reply) => {
+                            let result = self.backend.resized(size);
+                            match &result {
+                                Ok(()) => tracing::info!(device = %self.name, size, "resized"),
+                                Err(e) => tracing::error!(device = %self.name, size, error = %e, "resize refused"),
+                            }
+                            let _ = reply.send(result);
                         }
                     }
                 }
@@ -228,11 +227,12 @@ impl DeviceHandle {
         }
     }
 
-    /// Wait until the device has applied every control message sent so far.
-    pub fn sync(&self) -> anyhow::Result<()> {
+    /// Resize the device and wait until it has applied (or refused) it.
+    pub fn resize(&self, size: u64) -> anyhow::Result<()> {
         let (tx, rx) = mpsc::channel();
-        self.send(Control::Sync(tx));
-        rx.recv().map_err(|_| anyhow::anyhow!("device {} is not running", self.name))
+        self.send(Control::Resize(size, tx));
+        let result = rx.recv().map_err(|_| anyhow::anyhow!("device {} is not running", self.name))?;
+        result.map_err(|e| anyhow::anyhow!("device {} refused the resize: {e}", self.name))
     }
 
     /// Stop the device and wait for its thread.

@@ -158,19 +158,19 @@ impl Backend for SandboxedDevice {
         }
     }
 
-    fn resized(&mut self, new_size: u64) {
-        if let Some(b) = &self.backing
-            && let Err(e) = b.resize(new_size)
-        {
-            tracing::error!(device = %self.name, error = %e, "resizing backing file failed");
-            return;
+    fn resized(&mut self, new_size: u64) -> Result<(), String> {
+        if let Some(b) = &self.backing {
+            b.resize(new_size).map_err(|e| format!("resizing the backing file: {e}"))?;
         }
         let budget = Limits::ticks(self.limits.command_budget);
-        let Some(live) = self.live() else { return };
+        let Some(live) = self.live() else { return Ok(()) };
         live.store.set_epoch_deadline(budget);
         if let Err(e) = live.handler.tcmu_handler_device().call_resized(&mut live.store, new_size) {
+            // The rebuilt instance opens on the resized store, so the new
+            // size still takes effect.
             self.recover("resized", &e);
         }
+        Ok(())
     }
 
     fn close(&mut self) {

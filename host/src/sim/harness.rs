@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{SimCompletion, SimConfig, SimError, SimKernel};
-use crate::device::{Backend, Control, DeviceHandle};
+use crate::device::{Backend, DeviceHandle};
 use crate::ring::Ring;
 
 /// How long [`SimDevice::execute`] waits for one command by default.
@@ -45,8 +45,7 @@ impl SimDevice {
     /// Resize the device as TCMU RECONFIG would, and wait until the device
     /// has applied it.
     pub fn resize(&self, size: u64) -> anyhow::Result<()> {
-        self.handle.send(Control::Resize(size));
-        self.handle.sync()
+        self.handle.resize(size)
     }
 
     /// The device thread's handle.

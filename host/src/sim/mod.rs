@@ -45,6 +45,10 @@ pub struct SimConfig {
     /// split over many iovecs (tests). When false, the lowest free blocks
     /// go first, as the kernel's bitmap allocator does (benchmarks).
     pub scatter: bool,
+    /// Copy data-in back out of the data area on completion, as the kernel
+    /// does into its scatterlist. Benchmarks turn it off so the driver's
+    /// copying does not compete with the daemon they measure.
+    pub gather_data_in: bool,
 }
 
 impl Default for SimConfig {
@@ -56,6 +60,7 @@ impl Default for SimConfig {
             flags: layout::FLAG_CAP_OOOC | layout::FLAG_CAP_READ_LEN | layout::FLAG_CAP_TMR,
             seed: 0x7c3u64,
             scatter: true,
+            gather_data_in: true,
         }
     }
 }
@@ -96,7 +101,8 @@ pub struct SimCompletion {
     /// Sense buffer, trimmed to its reported length (empty for GOOD).
     pub sense: Vec<u8>,
     /// Data-in gathered back: `min(read_len, data_in_len)` with
-    /// `UFLAG_READ_LEN`, else `data_in_len` bytes.
+    /// `UFLAG_READ_LEN`, else `data_in_len` bytes (empty when the
+    /// simulator does not gather, see [`SimConfig::gather_data_in`]).
     pub data_in: Vec<u8>,
     /// The `read_len` the daemon reported, if it set `UFLAG_READ_LEN`.
     pub read_len: Option<u32>,
@@ -467,7 +473,11 @@ impl SimKernel {
                     let mut sense = vec![0u8; layout::SENSE_BUFFER_SIZE];
                     self.region.read(at + rsp::SENSE as u64, &mut sense)?;
                     sense.truncate(sense_len(&sense, status));
-                    let gather = read_len.map_or(data_in_len, |r| r.min(data_in_len)) as usize;
+                    let gather = if self.cfg.gather_data_in {
+                        read_len.map_or(data_in_len, |r| r.min(data_in_len)) as usize
+                    } else {
+                        0
+                    };
                     let mut data_in = vec![0u8; gather];
                     let mut done = 0usize;
                     for (base, len) in iovs {

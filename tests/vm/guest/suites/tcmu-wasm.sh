@@ -1,0 +1,163 @@
+# shellcheck shell=bash
+# Suite "tcmu-wasm": our daemon, `tcmu-wasm serve --config FILE`, creates its
+# devices (user backstores + exports) itself; the same client checks as the
+# baseline run against each device exported through tcm_loop.
+#
+# Inputs (environment, passed through run.sh's job.env):
+#   TCMU_WASM_BIN       daemon binary (default $VM_REPO/target/release/tcmu-wasm)
+#   TCMU_WASM_CONFIG    config TOML (default guest/configs/loopback-file.toml)
+#   TCMU_WASM_ARGS      extra arguments after `serve --config FILE`
+#   TCMU_WASM_WAIT      seconds to wait for the disks (default 120)
+#   TCMU_WASM_PRECREATE 1 (default): create missing backing files of the
+#                       config's `size` before starting the daemon
+#   TCMU_WASM_SIGTERM   1 (default): SIGTERM the daemon at the end and check
+#                       that it exits and removes its devices; 0: leave it
+#                       running until power-off
+#   VM_ISCSI=1          also export the first device over iSCSI (LIO) and run
+#                       libiscsi's conformance suite against it
+#   RUST_LOG, RUST_BACKTRACE pass through.
+
+TW_PID=
+TW_DIR=/vmresults/tcmu-wasm
+
+# tw_devices CONFIG: "name<TAB>size<TAB>backing<TAB>export" per [[device]]
+# (a line-oriented reading of the TOML, enough for our configs).
+tw_devices() {
+    awk '
+        function flush() { if (indev && name != "") printf "%s\t%s\t%s\t%s\n", name, size, backing, export_; }
+        function val(s) { sub(/^[^=]*=[ \t]*/, "", s); sub(/[ \t]*(#.*)?$/, "", s); gsub(/^"|"$/, "", s); return s }
+        /^[ \t]*\[\[device\]\][ \t]*$/ { flush(); indev = 1; name = size = backing = export_ = ""; next }
+        /^[ \t]*\[/ { flush(); indev = 0; name = ""; next }
+        indev && /^[ \t]*name[ \t]*=/ { name = val($0) }
+        indev && /^[ \t]*size[ \t]*=/ { size = val($0) }
+        indev && /^[ \t]*backing[ \t]*=/ { backing = val($0) }
+        indev && /^[ \t]*export[ \t]*=/ { export_ = val($0) }
+        END { flush() }
+    ' "$1"
+}
+
+tw_start() {
+    local bin=$1 cfg=$2 name size backing export_
+    [ -x "$bin" ] || fail "no daemon binary $bin (cargo build --release -p ...?)"
+    [ -f "$cfg" ] || fail "no config $cfg"
+    mkdir -p "$TW_DIR"
+    cp "$cfg" "$TW_DIR/config.toml"
+    if [ "${TCMU_WASM_PRECREATE:-1}" = 1 ]; then
+        while IFS=$'\t' read -r name size backing export_; do
+            [ -n "$backing" ] && [ -n "$size" ] && [ ! -e "$backing" ] || continue
+            mkdir -p "$(dirname "$backing")"
+            truncate -s "$(to_bytes "$size")" "$backing" || fail "cannot create $backing"
+            echo "created $backing ($size)"
+        done < <(tw_devices "$cfg")
+    fi
+    # shellcheck disable=SC2086
+    "$bin" serve --config "$cfg" ${TCMU_WASM_ARGS:-} >"$TW_DIR/daemon.log" 2>&1 &
+    vm_set TW_PID $!
+    echo "started $bin serve --config $cfg (pid $TW_PID)"
+    sleep 0.5
+    pid_alive "$TW_PID" || { tail -n 20 "$TW_DIR/daemon.log"; fail "daemon exited at start"; }
+}
+
+# tw_wait_disk NAME: the loopback disk of backstore NAME, while the daemon lives.
+tw_wait_disk() {
+    local name=$1 secs=${TCMU_WASM_WAIT:-120} end dev
+    end=$(( $(date +%s) + secs ))
+    while :; do
+        dev=$(lio_loop_disk_of "$name") && [ -b "$dev" ] && break
+        if ! pid_alive "$TW_PID"; then
+            tail -n 20 "$TW_DIR/daemon.log"
+            fail "daemon exited before $name appeared"
+        fi
+        if [ "$(date +%s)" -ge "$end" ]; then
+            lio_dump; lsscsi; tail -n 20 "$TW_DIR/daemon.log"
+            fail "no loopback disk for backstore $name after ${secs}s"
+        fi
+        sleep 0.2
+    done
+    vm_set "TW_DEV_$2" "$dev"
+    echo "$name -> $dev (backstore $(lio_find_backstore "$name"))"
+}
+
+tw_stop() {
+    local rc t0
+    pid_alive "$TW_PID" || fail "daemon was not running at the end"
+    t0=$(now)
+    kill -TERM "$TW_PID"
+    # Not our child in this subshell: poll instead of wait.
+    wait_for 30 pid_gone "$TW_PID" || fail "daemon still running 30s after SIGTERM"
+    echo "exited $(elapsed "$t0")s after SIGTERM"
+    tail -n 20 "$TW_DIR/daemon.log"
+}
+
+tw_cleaned_up() {
+    local left
+    left=$(lio_user_backstores)
+    [ -z "$left" ] || fail "user backstores left behind: $left"
+    ! ls -d "$CFS"/loopback/naa.* >/dev/null 2>&1 || fail "tcm_loop targets left behind: $(ls "$CFS/loopback")"
+}
+
+# After a daemon that did not clean up: remove what is left so that power-off
+# does not wait on commands nobody will complete.
+tw_force_cleanup() {
+    local t link bs
+    for link in "$CFS"/loopback/naa.*/tpgt_*/lun/lun_*/* "$CFS"/iscsi/iqn.*/tpgt_*/lun/lun_*/*; do
+        [ -L "$link" ] && unlink "$link"
+    done
+    for t in "$CFS"/loopback/naa.*; do
+        [ -d "$t" ] && lio_loop_unexport "$(basename "$t")"
+    done
+    for t in "$CFS"/iscsi/iqn.*; do
+        [ -d "$t" ] && lio_iscsi_unexport "$(basename "$t")"
+    done
+    while read -r bs; do
+        [ -n "$bs" ] && lio_user_delete "$bs"
+    done < <(lio_user_backstores)
+}
+
+suite_main() {
+    local bin=${TCMU_WASM_BIN:-$VM_REPO/target/release/tcmu-wasm}
+    local cfg=${TCMU_WASM_CONFIG:-$GUEST_DIR/configs/loopback-file.toml}
+    local name size backing export_ i=0 devs=() prefix dev var
+    TW_PID=
+
+    run_check tcmu_wasm.start tw_start "$bin" "$cfg" || return
+
+    while IFS=$'\t' read -r name size backing export_; do
+        [ "$export_" = loopback ] || continue
+        devs+=("$name")
+    done < <(tw_devices "$cfg")
+    [ "${#devs[@]}" -gt 0 ] || check_fail tcmu_wasm.config "no [[device]] with export = \"loopback\" in $cfg"
+
+    for name in "${devs[@]}"; do
+        i=$((i + 1))
+        prefix=client
+        [ "${#devs[@]}" -eq 1 ] || prefix=client.$name
+        run_check "tcmu_wasm.disk.$name" tw_wait_disk "$name" "$i" || continue
+        var=TW_DEV_$i; dev=${!var}
+        size=$(tw_devices "$cfg" | awk -F'\t' -v n="$name" '$1 == n { print $2 }')
+        vm_say "device $name -> $dev"
+        clients_block "$dev" "${size:+$(to_bytes "$size")}" "$prefix"
+    done
+
+    if [ "${VM_ISCSI:-0}" = 1 ] && [ "${#devs[@]}" -gt 0 ]; then
+        local iqn=iqn.2003-01.org.linux-iscsi.tcmuvm:tcmu-wasm bs
+        if bs=$(lio_find_backstore "${devs[0]}") \
+            && run_check tcmu_wasm.iscsi_export lio_iscsi_export "$bs" "$iqn"; then
+            clients_iscsi "iscsi://127.0.0.1/$iqn/0" "${VM_ISCSI_TESTS:-ALL}" \
+                "$GUEST_DIR/known-failures/tcmu-wasm-iscsi.txt" client
+            run_check tcmu_wasm.iscsi_unexport lio_iscsi_unexport "$iqn"
+        else
+            check_fail tcmu_wasm.iscsi_export "no backstore for ${devs[0]} or export failed"
+        fi
+    fi
+
+    if pid_alive "$TW_PID"; then
+        check_pass tcmu_wasm.alive
+    else
+        check_fail tcmu_wasm.alive "daemon died during the run (see tcmu-wasm/daemon.log)"
+    fi
+    if [ "${TCMU_WASM_SIGTERM:-1}" = 1 ]; then
+        run_check tcmu_wasm.sigterm tw_stop
+        run_check tcmu_wasm.cleanup tw_cleaned_up || tw_force_cleanup >>"$VM_LOGS/force-cleanup.log" 2>&1
+    fi
+}

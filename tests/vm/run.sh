@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# Boot Debian's kernel under qemu (TCG) and run a guest test suite against
+# real LIO / target_core_user.  See tests/vm/README.md.
+#
+#   tests/vm/run.sh [--suite NAME]... [--iscsi] [--iscsi-tests SPEC]
+#                   [--timeout SECS] [--no-install] [--verbose]
+#
+# Exit status: 0 when every CHECK passed, 1 when any failed (or the guest did
+# not finish), 2 on a usage or setup error.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+WORK=${VM_WORK:-$HERE/work}
+
+SUITES=()
+ISCSI=${VM_ISCSI:-0}
+ISCSI_TESTS=${VM_ISCSI_TESTS:-ALL}
+TIMEOUT=${VM_TIMEOUT:-}
+INSTALL=${VM_INSTALL:-1}
+VERBOSE=${VM_VERBOSE:-0}
+MEM=${VM_MEM:-2048}
+SMP=${VM_SMP:-2}
+
+usage() {
+    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    cat <<'EOF'
+
+Suites: baseline (Debian's tcmu-runner, qcow handler on a raw image),
+        tcmu-wasm (target/release/tcmu-wasm serve --config FILE).
+Environment: VM_SUITES (comma list), VM_ISCSI=1, VM_ISCSI_TESTS, VM_TIMEOUT,
+  VM_INSTALL=0, VM_VERBOSE=1, VM_MEM, VM_SMP, VM_WORK, KERNEL_PKG,
+  TCMU_WASM_BIN, TCMU_WASM_CONFIG, TCMU_WASM_ARGS, VM_DISK_SIZE, VM_SEQ_MB,
+  VM_RAND_SECS, VM_QUICK=1 (skip the throughput measurement).
+EOF
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --suite) SUITES+=("$2"); shift 2 ;;
+        --suite=*) SUITES+=("${1#*=}"); shift ;;
+        --iscsi) ISCSI=1; shift ;;
+        --no-iscsi) ISCSI=0; shift ;;
+        --iscsi-tests) ISCSI=1; ISCSI_TESTS=$2; shift 2 ;;
+        --iscsi-tests=*) ISCSI=1; ISCSI_TESTS=${1#*=}; shift ;;
+        --timeout) TIMEOUT=$2; shift 2 ;;
+        --timeout=*) TIMEOUT=${1#*=}; shift ;;
+        --no-install) INSTALL=0; shift ;;
+        --verbose|-v) VERBOSE=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+if [ ${#SUITES[@]} -eq 0 ]; then
+    IFS=',' read -r -a SUITES <<<"${VM_SUITES:-baseline}"
+fi
+for s in "${SUITES[@]}"; do
+    [ -f "$HERE/guest/suites/$s.sh" ] || { echo "run.sh: no suite '$s' (tests/vm/guest/suites/$s.sh)" >&2; exit 2; }
+done
+if [ -z "$TIMEOUT" ]; then
+    # Per boot.  The iSCSI conformance run alone takes 2-4 min under TCG.
+    if [ "$ISCSI" = 1 ]; then TIMEOUT=1200; else TIMEOUT=600; fi
+fi
+
+log() { printf '[vm %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+
+[ "$(id -u)" = 0 ] || die "run as root (apt-get, dpkg, qemu's 9p export of /)"
+
+# ---------------------------------------------------------------- 1. tools --
+PKGS=(qemu-system-x86 busybox-static cpio kmod sg3-utils lsscsi libiscsi-bin
+      e2fsprogs tcmu-runner fio)
+install_tools() {
+    local missing=() p
+    for p in "${PKGS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$INSTALL" = 1 ] || die "missing packages (and --no-install): ${missing[*]}"
+    log "installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+install_tools
+
+# --------------------------------------------------------------- 2. kernel --
+# Debian's current kernel: whatever linux-image-amd64 depends on.
+mkdir -p "$WORK"
+kernel_pkg() {
+    if [ -n "${KERNEL_PKG:-}" ]; then echo "$KERNEL_PKG"; return; fi
+    local dep
+    dep=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    if [ -z "$dep" ] && [ "$INSTALL" = 1 ]; then
+        apt-get update -qq
+        dep=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    fi
+    if [ -z "$dep" ]; then
+        # Offline: reuse the newest kernel already in the cache.
+        dep=$(ls -1d "$WORK"/kernel/linux-image-* 2>/dev/null | sed 's#.*/##' | sort -V | tail -1)
+    fi
+    [ -n "$dep" ] || die "cannot resolve linux-image-amd64's kernel package"
+    echo "$dep"
+}
+KPKG=$(kernel_pkg)
+KVER=${KPKG#linux-image-}
+KDIR=$WORK/kernel/$KPKG
+KROOT=$KDIR/root
+if [ ! -f "$KDIR/.extracted" ]; then
+    log "fetching $KPKG"
+    rm -rf "$KDIR"; mkdir -p "$KDIR/deb" "$KROOT"
+    (cd "$KDIR/deb" && apt-get download "$KPKG" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+    deb=$(ls "$KDIR"/deb/*.deb 2>/dev/null | head -1)
+    [ -n "$deb" ] || die "apt-get download $KPKG produced no .deb"
+    dpkg-deb -x "$deb" "$KROOT"
+    depmod -b "$KROOT" "$KVER"
+    rm -f "$deb"
+    touch "$KDIR/.extracted"
+fi
+VMLINUZ=$KROOT/boot/vmlinuz-$KVER
+[ -f "$VMLINUZ" ] || die "no $VMLINUZ"
+
+# ------------------------------------------------------------ 3. initramfs --
+# Modules the guest needs, with their dependency closure.  (LIO's own
+# backstores are there because target_core_mod asks for them when configfs
+# is first used, and fileio makes a kernel-only reference point.)  The boot subset
+# (virtio transport, 9p, overlay) is loaded by /init with insmod in
+# dependency order; the whole closure is copied into the guest's
+# /lib/modules so that modprobe works after switch_root.
+ALL_MODS=(configfs uio target_core_mod target_core_user tcm_loop iscsi_target_mod
+          scsi_mod sd_mod sg st sr_mod ch virtio_pci 9pnet_virtio 9p overlay
+          crc32c_generic crc32c_intel ext4
+          target_core_file target_core_iblock target_core_pscsi)
+BOOT_MODS=(virtio_pci 9pnet_virtio 9p overlay)
+
+# Print the .ko paths (relative to lib/modules/KVER) that MOD needs, in load
+# order; nothing for built-ins.
+mod_closure() {
+    local out line
+    out=$(modprobe -d "$KROOT" -S "$KVER" --show-depends "$1") || die "modprobe --show-depends $1 failed"
+    while IFS= read -r line; do
+        case "$line" in
+            builtin*) ;;
+            insmod*)
+                line=${line#insmod }; line=${line%% *}
+                echo "${line#"$KROOT"/lib/modules/"$KVER"/}" ;;
+        esac
+    done <<<"$out"
+}
+
+INITRD=$WORK/initrd-$KVER.cpio.gz
+# Rebuild when missing or older than anything it is made from.
+need_initrd=0
+[ -f "$INITRD" ] || need_initrd=1
+for f in "$HERE/initramfs/init" "$HERE/run.sh" /bin/busybox "$KDIR/.extracted"; do
+    [ "$need_initrd" = 1 ] || [ "$f" -nt "$INITRD" ] && need_initrd=1
+done
+if [ "$need_initrd" = 1 ]; then
+    log "building initramfs for $KVER"
+    stage=$(mktemp -d "$WORK/initrd.XXXXXX")
+    trap 'rm -rf "$stage"' EXIT
+    mkdir -p "$stage"/{bin,dev,proc,sys,mnt,newroot,etc}
+    cp /bin/busybox "$stage/bin/busybox"
+    cp "$HERE/initramfs/init" "$stage/init"; chmod 755 "$stage/init"
+    mdir=$stage/lib/modules/$KVER
+    mkdir -p "$mdir"
+    for m in "${ALL_MODS[@]}"; do
+        while IFS= read -r rel; do
+            [ -n "$rel" ] || continue
+            mkdir -p "$mdir/$(dirname "$rel")"
+            cp "$KROOT/lib/modules/$KVER/$rel" "$mdir/$rel"
+        done < <(mod_closure "$m")
+    done
+    for f in modules.builtin modules.builtin.modinfo modules.order; do
+        [ -f "$KROOT/lib/modules/$KVER/$f" ] && cp "$KROOT/lib/modules/$KVER/$f" "$mdir/"
+    done
+    depmod -b "$stage" "$KVER"
+    : >"$stage/etc/boot-modules"
+    for m in "${BOOT_MODS[@]}"; do
+        mod_closure "$m" >>"$stage/etc/boot-modules"
+    done
+    awk '!seen[$0]++' "$stage/etc/boot-modules" >"$stage/etc/boot-modules.tmp"
+    mv "$stage/etc/boot-modules.tmp" "$stage/etc/boot-modules"
+    echo "$KVER" >"$stage/etc/kver"
+    (cd "$stage" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$INITRD.tmp"
+    mv "$INITRD.tmp" "$INITRD"
+    rm -rf "$stage"; trap - EXIT
+fi
+
+# ----------------------------------------------------------------- 4. boot --
+RUNS=$WORK/runs
+mkdir -p "$RUNS"
+TOTAL_PASS=0
+TOTAL_FAIL=0
+SUMMARY=()
+
+run_suite() {
+    local suite=$1 ts rdir logf rc t0 t1
+    ts=$(date +%Y%m%d-%H%M%S)
+    rdir=$RUNS/$ts-$suite
+    mkdir -p "$rdir"
+    ln -sfn "$(basename "$rdir")" "$RUNS/latest-$suite"
+    logf=$rdir/console.log
+
+    # Everything the guest needs to know beyond the kernel command line.
+    {
+        printf 'VM_SUITE=%q\n' "$suite"
+        printf 'VM_REPO=%q\n' "$REPO"
+        printf 'VM_KVER=%q\n' "$KVER"
+        printf 'VM_ISCSI=%q\n' "$ISCSI"
+        printf 'VM_ISCSI_TESTS=%q\n' "$ISCSI_TESTS"
+        printf 'VM_GUEST_TIMEOUT=%q\n' "$((TIMEOUT - 45))"
+        local v
+        for v in TCMU_WASM_BIN TCMU_WASM_CONFIG TCMU_WASM_ARGS TCMU_WASM_LOG \
+                 VM_DISK_SIZE VM_SEQ_MB VM_RAND_SECS VM_QUICK VM_DEBUG RUST_LOG RUST_BACKTRACE; do
+            [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
+        done
+    } >"$rdir/job.env"
+
+    local append="console=ttyS0 panic=-1 quiet loglevel=4 tcmuvm.entry=$HERE/guest/boot.sh"
+    local qemu=(qemu-system-x86_64
+        -accel tcg,thread=multi -cpu max -m "$MEM" -smp "$SMP"
+        -nographic -no-reboot -nic none
+        -kernel "$VMLINUZ" -initrd "$INITRD" -append "$append"
+        -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
+        -virtfs "local,path=$rdir,mount_tag=results,security_model=none,multidevs=remap")
+
+    log "suite $suite: booting $KVER (TCG, ${SMP} vCPU, ${MEM} MiB, timeout ${TIMEOUT}s) -> $rdir"
+    t0=$(date +%s.%N)
+    set +e
+    if [ "$VERBOSE" = 1 ]; then
+        timeout --kill-after=15 "$TIMEOUT" "${qemu[@]}" </dev/null 2>&1 | tee "$logf"
+        rc=${PIPESTATUS[0]}
+    else
+        timeout --kill-after=15 "$TIMEOUT" "${qemu[@]}" </dev/null >"$logf" 2>&1 &
+        local qpid=$!
+        # Show progress: the guest's check/result lines as they happen.
+        tail --pid="$qpid" -n +1 -F "$logf" 2>/dev/null | grep --line-buffered -E '^(CHECK|RESULT|VM:)' &
+        local tpid=$!
+        wait "$qpid"; rc=$?
+        wait "$tpid" 2>/dev/null
+    fi
+    set -e
+    t1=$(date +%s.%N)
+    local wall
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
+    log "suite $suite: qemu exited rc=$rc after ${wall}s"
+    echo "RESULT name=vm.wall value=$wall unit=s" >>"$rdir/results.txt"
+
+    # ---------------------------------------------------------- 6. verdict --
+    local res=$rdir/results.txt pass fail
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        echo "CHECK FAIL vm.timeout: qemu killed after ${TIMEOUT}s" >>"$res"
+    fi
+    if ! grep -q '^VM: suite-done' "$res" 2>/dev/null; then
+        echo "CHECK FAIL vm.completed: guest did not finish the suite (see $logf)" >>"$res"
+    fi
+    pass=$(grep -c '^CHECK PASS ' "$res" || true)
+    fail=$(grep -c '^CHECK FAIL ' "$res" || true)
+    echo
+    echo "== suite $suite ($rdir)"
+    grep -E '^CHECK ' "$res" | sed 's/^/   /'
+    echo "-- results"
+    grep -E '^RESULT ' "$res" | sed 's/^/   /'
+    if [ "$fail" -gt 0 ]; then
+        echo "-- console tail"
+        tail -n 25 "$logf" | sed 's/^/   | /'
+    fi
+    echo "== suite $suite: $pass passed, $fail failed"
+    TOTAL_PASS=$((TOTAL_PASS + pass))
+    TOTAL_FAIL=$((TOTAL_FAIL + fail))
+    SUMMARY+=("$suite: $pass passed, $fail failed")
+}
+
+for s in "${SUITES[@]}"; do
+    run_suite "$s"
+done
+
+echo
+for line in "${SUMMARY[@]}"; do echo "  $line"; done
+echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
+[ "$TOTAL_FAIL" -eq 0 ] && [ "$TOTAL_PASS" -gt 0 ]
