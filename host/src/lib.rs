@@ -8,6 +8,8 @@
 //! - [`backing`]: backing files, bounded to the operator's grant;
 //! - [`sandbox`]: the wasmtime runtime that hosts handler components;
 //! - [`native`]: the same handlers linked natively (the benchmark baseline);
+//! - [`kernel`]: uio, netlink and configfs glue to `target_core_user`;
+//! - [`control`]: the operator's config and the `serve` daemon;
 //! - [`check`] and [`bench`]: the `tcmu-wasm check` and `bench` commands.
 
 pub mod backing;
@@ -15,9 +17,11 @@ pub mod backing;
 pub mod bench;
 #[cfg(feature = "test-utils")]
 pub mod check;
+pub mod control;
 pub mod device;
 pub mod handler_info;
 pub mod handlers;
+pub mod kernel;
 pub mod native;
 pub mod ring;
 pub mod sandbox;

@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tcmu_wasm::bench::{self, BenchOptions, Pattern};
 use tcmu_wasm::check::{self, CheckOptions};
+use tcmu_wasm::control::config::ServeConfig;
+use tcmu_wasm::control::serve::serve;
 use tcmu_wasm::handlers;
 use tcmu_wasm::sandbox::{HandlerCode, Limits, Runtime};
 use tcmu_wasm::size::parse_size;
@@ -29,6 +31,19 @@ enum Command {
     Bench(BenchArgs),
     /// List the handlers found on the search path.
     Handlers(CodeArgs),
+    /// Serve the devices of a config file through the kernel's
+    /// target_core_user until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The TOML configuration (one [[device]] table per device).
+    #[arg(long)]
+    config: PathBuf,
+    /// Only validate the configuration and load the handlers, then exit.
+    #[arg(long)]
+    check_config: bool,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +202,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{result}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            let cfg = ServeConfig::load(&args.config)?;
+            if args.check_config {
+                let runtime = Runtime::new(Some(cfg.daemon.cache_dir.clone().unwrap_or_else(handlers::default_cache_dir)))?;
+                for d in &cfg.devices {
+                    let code = HandlerCode::load(&runtime, &handlers::resolve(&d.handler)?)
+                        .with_context(|| format!("device {:?}", d.name))?;
+                    println!("{}: handler {} ({:?}), {} bytes, export {:?}", d.name, code.info().name, code.info().kind, d.size.0, d.export);
+                }
+                println!("configuration OK");
+                return Ok(ExitCode::SUCCESS);
+            }
+            serve(cfg)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Handlers(args) => {

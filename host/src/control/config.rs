@@ -1,0 +1,258 @@
+//! `tcmu-wasm serve --config FILE`: one `[[device]]` table per device.
+//!
+//! ```toml
+//! [daemon]                 # optional
+//! cache_dir = "/var/cache/tcmu-wasm"
+//!
+//! [[device]]
+//! name = "disk0"
+//! handler = "file"         # a built handler's name, or a path to a .wasm
+//! config = "serial=disk0"  # the handler's own config string (optional)
+//! size = "64M"
+//! backing = "/var/lib/tcmu-wasm/disk0.img"
+//! export = "loopback"      # "loopback", "iscsi" or "none"
+//! ```
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::sandbox::Limits;
+use crate::size::parse_size;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Daemon-wide settings.
+    #[serde(default)]
+    pub daemon: DaemonSettings,
+    /// The devices.
+    #[serde(rename = "device", default)]
+    pub devices: Vec<DeviceConfig>,
+}
+
+/// Daemon-wide settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonSettings {
+    /// Compiled-code cache directory (default: see `handlers::default_cache_dir`).
+    pub cache_dir: Option<PathBuf>,
+    /// LIO HBA index for our backstores (`core/user_<hba>`).
+    pub hba: u32,
+    /// Seconds the control plane may take to answer a kernel event before
+    /// the event is failed (the kernel's configfs writer waits meanwhile).
+    pub event_timeout_secs: u64,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        Self { cache_dir: None, hba: 10, event_timeout_secs: 30 }
+    }
+}
+
+/// How a device is exported to initiators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Export {
+    /// tcm_loop: a local SCSI disk (`/dev/sdX`).
+    Loopback,
+    /// LIO iSCSI target on `iscsi_portal`.
+    Iscsi,
+    /// No fabric: the backstore only.
+    None,
+}
+
+/// A size written as `"64M"` or as a number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(Size(n)),
+            Raw::Text(t) => parse_size(&t).map(Size).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// One device.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Backstore name: letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// Handler name or `.wasm` path.
+    pub handler: String,
+    /// The handler's config string.
+    #[serde(default)]
+    pub config: String,
+    /// Device size.
+    pub size: Size,
+    /// Host file granted to the handler as its store.
+    pub backing: Option<PathBuf>,
+    /// Grant the store read-only.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Fabric export.
+    pub export: Export,
+    /// Keep the kernel device when the daemon stops (a restarted daemon
+    /// adopts it); otherwise it is removed.
+    #[serde(default)]
+    pub persist: bool,
+    /// iSCSI target name (default `iqn.2026-11.org.tcmu-wasm:<name>`).
+    pub iscsi_iqn: Option<String>,
+    /// iSCSI portal (default `127.0.0.1:3260`).
+    pub iscsi_portal: Option<String>,
+    /// Handler memory cap (default 256M).
+    pub memory_limit: Option<Size>,
+    /// CPU budget per command, seconds (default 10).
+    pub command_budget_secs: Option<f64>,
+    /// Kernel command timeout, seconds (`attrib/cmd_time_out`, default 30).
+    #[serde(default = "default_cmd_time_out")]
+    pub cmd_time_out: u32,
+    /// Largest command, 512-byte sectors (default 2048 = 1 MiB).
+    #[serde(default = "default_hw_max_sectors")]
+    pub hw_max_sectors: u32,
+    /// Kernel data area, MiB (default 64).
+    #[serde(default = "default_max_data_area_mb")]
+    pub max_data_area_mb: u32,
+}
+
+fn default_cmd_time_out() -> u32 {
+    30
+}
+fn default_hw_max_sectors() -> u32 {
+    2048
+}
+fn default_max_data_area_mb() -> u32 {
+    64
+}
+
+impl DeviceConfig {
+    /// The sandbox limits this device asks for.
+    pub fn limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        if let Some(m) = self.memory_limit {
+            limits.memory_bytes = m.0 as usize;
+        }
+        if let Some(s) = self.command_budget_secs {
+            limits.command_budget = Duration::from_secs_f64(s);
+        }
+        limits
+    }
+
+    /// iSCSI IQN and portal.
+    pub fn iscsi(&self) -> (String, String) {
+        let iqn = self.iscsi_iqn.clone().unwrap_or_else(|| crate::kernel::configfs::IscsiExport::default_iqn(&self.name));
+        let portal = self.iscsi_portal.clone().unwrap_or_else(|| "127.0.0.1:3260".into());
+        (iqn, portal)
+    }
+}
+
+impl ServeConfig {
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Parse and validate config text.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let cfg: ServeConfig = toml::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.devices.is_empty(), "no [[device]] tables");
+        let mut names = HashSet::new();
+        for d in &self.devices {
+            let ok_name = !d.name.is_empty()
+                && d.name.len() <= 64
+                && d.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            anyhow::ensure!(ok_name, "device name {:?}: use 1-64 letters, digits, '-', '_' or '.'", d.name);
+            anyhow::ensure!(names.insert(&d.name), "device name {:?} is used twice", d.name);
+            let ctx = |msg: String| anyhow::anyhow!("device {:?}: {msg}", d.name);
+            if d.size.0 == 0 || d.size.0 % 512 != 0 {
+                return Err(ctx(format!("size {} must be a non-zero multiple of 512 bytes", d.size.0)));
+            }
+            if let Some(b) = &d.backing {
+                if !b.is_absolute() {
+                    return Err(ctx(format!("backing {} must be an absolute path", b.display())));
+                }
+            }
+            if d.export == Export::Iscsi {
+                let (_, portal) = d.iscsi();
+                if portal.parse::<std::net::SocketAddr>().is_err() {
+                    return Err(ctx(format!("iscsi_portal {portal:?} is not ip:port")));
+                }
+            } else if d.iscsi_iqn.is_some() || d.iscsi_portal.is_some() {
+                return Err(ctx("iscsi_iqn/iscsi_portal given but export is not \"iscsi\"".into()));
+            }
+            if !(8..=65535).contains(&d.hw_max_sectors) {
+                return Err(ctx(format!("hw_max_sectors {} out of range 8..=65535", d.hw_max_sectors)));
+            }
+            if d.cmd_time_out == 0 {
+                return Err(ctx("cmd_time_out must be non-zero (0 lets a stuck command hang forever)".into()));
+            }
+            if let Some(s) = d.command_budget_secs {
+                if !(s > 0.0 && s.is_finite()) {
+                    return Err(ctx(format!("command_budget_secs {s} must be positive")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+        [[device]]
+        name = "disk0"
+        handler = "file"
+        size = "64M"
+        backing = "/var/lib/tcmu-wasm/disk0.img"
+        export = "loopback"
+    "#;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let cfg = ServeConfig::parse(EXAMPLE).unwrap();
+        let d = &cfg.devices[0];
+        assert_eq!((d.name.as_str(), d.handler.as_str(), d.size), ("disk0", "file", Size(64 << 20)));
+        assert_eq!(d.export, Export::Loopback);
+        assert_eq!((d.cmd_time_out, d.hw_max_sectors, d.persist), (30, 2048, false));
+        assert_eq!(cfg.daemon.hba, 10);
+    }
+
+    #[test]
+    fn rejects_bad_configs_with_the_reason() {
+        let cases = [
+            (EXAMPLE.replace("\"64M\"", "\"64Q\""), "invalid size"),
+            (EXAMPLE.replace("\"64M\"", "1000"), "multiple of 512"),
+            (EXAMPLE.replace("disk0\"\n", "disk/0\"\n"), "device name"),
+            (EXAMPLE.replace("loopback", "fibre"), "unknown variant"),
+            (EXAMPLE.replace("handler = \"file\"", "handlr = \"file\""), "unknown field"),
+            (EXAMPLE.replace("/var/lib", "var/lib"), "absolute"),
+            (format!("{EXAMPLE}{EXAMPLE}"), "used twice"),
+            (EXAMPLE.replace("export = \"loopback\"", "export = \"iscsi\"\niscsi_portal = \"localhost\""), "ip:port"),
+            (String::new(), "no [[device]]"),
+        ];
+        for (text, want) in cases {
+            let err = ServeConfig::parse(&text).expect_err(want);
+            assert!(format!("{err:#}").contains(want), "{want}: {err:#}");
+        }
+    }
+}
