@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Handler crates built into components: (package, component file stem).
-const HANDLERS: &[(&str, &str)] = &[("tcmu-handler-file", "tcmu_handler_file"), ("tcmu-handler-hostile", "tcmu_handler_hostile")];
+const HANDLERS: &[(&str, &str)] =
+    &[("tcmu-handler-file", "tcmu_handler_file"), ("tcmu-handler-hostile", "tcmu_handler_hostile")];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -42,7 +43,10 @@ fn main() {
     // The outer build's settings are not the inner build's.
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
-        if (key.starts_with("CARGO_") && key != "CARGO_HOME" && !key.starts_with("CARGO_NET") && !key.starts_with("CARGO_HTTP"))
+        if (key.starts_with("CARGO_")
+            && key != "CARGO_HOME"
+            && !key.starts_with("CARGO_NET")
+            && !key.starts_with("CARGO_HTTP"))
             || key.starts_with("RUSTC")
             || key == "RUSTFLAGS"
             || key == "RUSTDOCFLAGS"

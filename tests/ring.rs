@@ -169,7 +169,7 @@ fn a_restarted_daemon_resumes_at_the_mailbox_tail() {
         kernel.submit(&[0; 6], &[], 0).unwrap();
         kernel.submit(&[0; 6], &[], 0).unwrap();
         for _ in 0..2 {
-            let Some(tcmu_wasm::ring::Entry::Command(c)) = ring.next().unwrap() else { panic!("expected a command") };
+            let Some(tcmu_wasm::ring::Entry::Command(c)) = ring.next_entry().unwrap() else { panic!("expected a command") };
             let r = backend.handle(&c);
             ring.complete(c, &r).unwrap();
         }
@@ -178,7 +178,7 @@ fn a_restarted_daemon_resumes_at_the_mailbox_tail() {
     // A command queued while no daemon runs is served by the next one.
     let id = kernel.submit(&[0; 6], &[], 0).unwrap();
     let mut ring = Ring::attach(kernel.region()).unwrap();
-    let Some(tcmu_wasm::ring::Entry::Command(c)) = ring.next().unwrap() else { panic!("expected a command") };
+    let Some(tcmu_wasm::ring::Entry::Command(c)) = ring.next_entry().unwrap() else { panic!("expected a command") };
     assert_eq!(c.cmd_id, id);
     let mut backend = disk;
     let r = backend.handle(&c);
@@ -197,7 +197,7 @@ enum Op {
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
-    let blocks = (DISK as u64 / SECTOR) as u64;
+    let blocks = DISK as u64 / SECTOR;
     prop_oneof![
         4 => (0..blocks - 64, 1u32..64, any::<u8>()).prop_map(|(lba, blocks, seed)| Op::Write { lba, blocks, seed }),
         4 => (0..blocks - 64, 1u32..64).prop_map(|(lba, blocks)| Op::Read { lba, blocks }),

@@ -46,7 +46,11 @@ fn start(fx: &Fixture, name: &str, mode: &str) -> SimDevice {
 
 fn assert_handler_fault(c: &SimCompletion) {
     assert_eq!(c.status, 0x02, "CHECK CONDITION");
-    assert_eq!((c.sense[2] & 0x0f, c.sense[12], c.sense[13]), (0x04, 0x44, 0x00), "HARDWARE ERROR / INTERNAL TARGET FAILURE");
+    assert_eq!(
+        (c.sense[2] & 0x0f, c.sense[12], c.sense[13]),
+        (0x04, 0x44, 0x00),
+        "HARDWARE ERROR / INTERNAL TARGET FAILURE"
+    );
 }
 
 /// The misbehaving device's READ fails with a handler fault while a second
@@ -103,7 +107,9 @@ fn a_handler_cannot_reach_past_its_grant() {
 fn a_handler_that_refuses_to_open_is_reported() {
     let fx = fixture();
     let backing = Arc::new(BackingFile::open(&fx._dir.path().join("x.img"), 4096, false).unwrap());
-    let err = SandboxedDevice::open("x0", fx.code.clone(), "no-such-mode", Some(backing), limits()).err().expect("open fails");
+    let err = SandboxedDevice::open("x0", fx.code.clone(), "no-such-mode", Some(backing), limits())
+        .err()
+        .expect("open fails");
     assert!(format!("{err:#}").contains("unknown mode"), "{err:#}");
 }
 
@@ -113,7 +119,9 @@ fn compiled_code_is_cached_by_content_hash() {
     let cache = dir.path().join("cache");
     let runtime = Runtime::new(Some(cache.clone())).unwrap();
     let first = HandlerCode::load(&runtime, &hostile_path()).unwrap();
-    let entries = || std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect::<Vec<_>>();
+    let entries = || {
+        std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect::<Vec<_>>()
+    };
     let cached = entries();
     assert_eq!(cached.len(), 1);
     assert!(cached[0].starts_with(first.digest()), "{cached:?} keyed by {}", first.digest());

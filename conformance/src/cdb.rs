@@ -63,12 +63,7 @@ pub(crate) enum CdbSize {
 
 impl CdbSize {
     /// All sizes, smallest first.
-    pub(crate) const ALL: [CdbSize; 4] = [
-        CdbSize::Six,
-        CdbSize::Ten,
-        CdbSize::Twelve,
-        CdbSize::Sixteen,
-    ];
+    pub(crate) const ALL: [CdbSize; 4] = [CdbSize::Six, CdbSize::Ten, CdbSize::Twelve, CdbSize::Sixteen];
 
     /// CDB length in bytes, which is also how check names tell sizes apart.
     pub(crate) fn len(self) -> usize {
@@ -113,18 +108,8 @@ impl CdbSize {
 /// A CDB in the LBA + length layout shared by READ, WRITE, VERIFY, WRITE
 /// SAME and SYNCHRONIZE CACHE. `flags` is byte 1 (none in 6-byte CDBs);
 /// `blocks` is written as is, so 0 in a 6-byte CDB means 256 blocks.
-pub(crate) fn block_command(
-    opcode: u8,
-    size: CdbSize,
-    flags: u8,
-    lba: u64,
-    blocks: u32,
-) -> Vec<u8> {
-    debug_assert!(
-        lba <= size.max_lba(),
-        "LBA {lba} does not fit a {}-byte CDB",
-        size.len()
-    );
+pub(crate) fn block_command(opcode: u8, size: CdbSize, flags: u8, lba: u64, blocks: u32) -> Vec<u8> {
+    debug_assert!(lba <= size.max_lba(), "LBA {lba} does not fit a {}-byte CDB", size.len());
     let mut cdb = vec![0u8; size.len()];
     cdb[0] = opcode;
     match size {
@@ -187,18 +172,7 @@ pub(crate) fn mode_sense6(pc: PageControl, page: u8, alloc: u8) -> Vec<u8> {
 
 /// MODE SENSE(10) with block descriptors allowed.
 pub(crate) fn mode_sense10(pc: PageControl, page: u8, alloc: u16) -> Vec<u8> {
-    let mut cdb = vec![
-        op::MODE_SENSE_10,
-        0,
-        (pc as u8) << 6 | page,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-    ];
+    let mut cdb = vec![op::MODE_SENSE_10, 0, (pc as u8) << 6 | page, 0, 0, 0, 0, 0, 0, 0];
     cdb[7..9].copy_from_slice(&alloc.to_be_bytes());
     cdb
 }
@@ -272,12 +246,7 @@ pub(crate) enum Reporting {
 }
 
 /// REPORT SUPPORTED OPERATION CODES without command timeouts (RCTD clear).
-pub(crate) fn report_supported_opcodes(
-    reporting: Reporting,
-    opcode: u8,
-    action: u16,
-    alloc: u32,
-) -> Vec<u8> {
+pub(crate) fn report_supported_opcodes(reporting: Reporting, opcode: u8, action: u16, alloc: u32) -> Vec<u8> {
     let mut cdb = vec![0u8; 12];
     cdb[0] = op::MAINTENANCE_IN;
     cdb[1] = service_action::REPORT_SUPPORTED_OPERATION_CODES;
@@ -295,14 +264,7 @@ pub(crate) fn start_stop_unit(start: bool) -> Vec<u8> {
 
 /// PREVENT ALLOW MEDIUM REMOVAL (PREVENT 01b or 00b).
 pub(crate) fn prevent_allow_medium_removal(prevent: bool) -> Vec<u8> {
-    vec![
-        op::PREVENT_ALLOW_MEDIUM_REMOVAL,
-        0,
-        0,
-        0,
-        u8::from(prevent),
-        0,
-    ]
+    vec![op::PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, u8::from(prevent), 0]
 }
 
 /// A 10-byte CDB with an operation code no disk implements.
@@ -316,10 +278,7 @@ mod tests {
 
     #[test]
     fn block_command_layouts() {
-        assert_eq!(
-            block_command(op::READ_6, CdbSize::Six, 0, 0x12_3456, 0),
-            [0x08, 0x12, 0x34, 0x56, 0, 0]
-        );
+        assert_eq!(block_command(op::READ_6, CdbSize::Six, 0, 0x12_3456, 0), [0x08, 0x12, 0x34, 0x56, 0, 0]);
         assert_eq!(
             block_command(op::WRITE_10, CdbSize::Ten, FUA, 0x0102_0304, 0x0506),
             [0x2A, 0x08, 1, 2, 3, 4, 0, 5, 6, 0]
@@ -329,13 +288,7 @@ mod tests {
             [0xA8, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0]
         );
         assert_eq!(
-            block_command(
-                op::VERIFY_16,
-                CdbSize::Sixteen,
-                BYTCHK,
-                0x0102_0304_0506_0708,
-                0x090A_0B0C
-            ),
+            block_command(op::VERIFY_16, CdbSize::Sixteen, BYTCHK, 0x0102_0304_0506_0708, 0x090A_0B0C),
             [0x8F, 0x02, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0]
         );
     }
@@ -345,18 +298,12 @@ mod tests {
         let list = unmap_parameter_list(&[(0x10, 8)]);
         assert_eq!(list.len(), 24);
         assert_eq!(&list[..8], &[0, 22, 0, 16, 0, 0, 0, 0]);
-        assert_eq!(
-            &list[8..24],
-            &[0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 8, 0, 0, 0, 0]
-        );
+        assert_eq!(&list[8..24], &[0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 8, 0, 0, 0, 0]);
     }
 
     #[test]
     fn report_supported_opcodes_layout() {
         let cdb = report_supported_opcodes(Reporting::OpcodeAndServiceAction, 0x9E, 0x10, 0x1234);
-        assert_eq!(
-            cdb,
-            [0xA3, 0x0C, 0x02, 0x9E, 0x00, 0x10, 0, 0, 0x12, 0x34, 0, 0]
-        );
+        assert_eq!(cdb, [0xA3, 0x0C, 0x02, 0x9E, 0x00, 0x10, 0, 0, 0x12, 0x34, 0, 0]);
     }
 }

@@ -16,22 +16,14 @@ pub(crate) use ensure;
 
 /// Expect GOOD status.
 pub(crate) fn good(response: &Response) -> Result<(), String> {
-    ensure!(
-        response.status == STATUS_GOOD,
-        "expected GOOD got {response}"
-    );
+    ensure!(response.status == STATUS_GOOD, "expected GOOD got {response}");
     Ok(())
 }
 
 /// Expect CHECK CONDITION with `code`; returns the decoded sense.
 pub(crate) fn sense(response: &Response, code: SenseCode) -> Result<Sense, String> {
-    ensure!(
-        response.status == STATUS_CHECK_CONDITION,
-        "expected {code} got {response}"
-    );
-    let sense = response
-        .decoded_sense()
-        .map_err(|e| format!("expected {code} got CHECK CONDITION with {e}"))?;
+    ensure!(response.status == STATUS_CHECK_CONDITION, "expected {code} got {response}");
+    let sense = response.decoded_sense().map_err(|e| format!("expected {code} got CHECK CONDITION with {e}"))?;
     ensure!(sense.code == code, "expected {code} got {}", sense.code);
     Ok(sense)
 }
@@ -44,44 +36,21 @@ pub(crate) fn data_len(response: &Response, len: usize) -> Result<(), String> {
 }
 
 /// Compare block data; a mismatch names the LBA and the byte in it.
-pub(crate) fn same_blocks(
-    got: &[u8],
-    want: &[u8],
-    first_lba: u64,
-    block_size: u32,
-) -> Result<(), String> {
-    ensure!(
-        got.len() == want.len(),
-        "expected {} bytes of block data got {}",
-        want.len(),
-        got.len()
-    );
+pub(crate) fn same_blocks(got: &[u8], want: &[u8], first_lba: u64, block_size: u32) -> Result<(), String> {
+    ensure!(got.len() == want.len(), "expected {} bytes of block data got {}", want.len(), got.len());
     let Some(offset) = first_difference(got, want) else {
         return Ok(());
     };
     let block_size = block_size as usize;
     let lba = first_lba + (offset / block_size) as u64;
-    Err(format!(
-        "LBA {lba} byte {}: expected 0x{:02X} got 0x{:02X}",
-        offset % block_size,
-        want[offset],
-        got[offset]
-    ))
+    Err(format!("LBA {lba} byte {}: expected 0x{:02X} got 0x{:02X}", offset % block_size, want[offset], got[offset]))
 }
 
 /// Compare structured data (pages, headers) byte for byte.
 pub(crate) fn same_bytes(what: &str, got: &[u8], want: &[u8]) -> Result<(), String> {
-    ensure!(
-        got.len() == want.len(),
-        "{what}: expected {} bytes got {}",
-        want.len(),
-        got.len()
-    );
+    ensure!(got.len() == want.len(), "{what}: expected {} bytes got {}", want.len(), got.len());
     if let Some(offset) = first_difference(got, want) {
-        return Err(format!(
-            "{what}: byte {offset} expected 0x{:02X} got 0x{:02X}",
-            want[offset], got[offset]
-        ));
+        return Err(format!("{what}: byte {offset} expected 0x{:02X} got 0x{:02X}", want[offset], got[offset]));
     }
     Ok(())
 }
@@ -94,12 +63,8 @@ fn first_difference(got: &[u8], want: &[u8]) -> Option<usize> {
 pub(crate) fn be(data: &[u8], range: std::ops::Range<usize>) -> Result<u64, String> {
     debug_assert!(range.len() <= 8);
     let end = range.end;
-    let bytes = data.get(range).ok_or_else(|| {
-        format!(
-            "response too short: {} bytes, field needs {end}",
-            data.len()
-        )
-    })?;
+    let bytes =
+        data.get(range).ok_or_else(|| format!("response too short: {} bytes, field needs {end}", data.len()))?;
     Ok(bytes.iter().fold(0, |value, &b| value << 8 | u64::from(b)))
 }
 
@@ -109,11 +74,7 @@ mod tests {
     use crate::sense;
 
     fn check_condition(sense: &[u8]) -> Response {
-        Response {
-            status: STATUS_CHECK_CONDITION,
-            sense: sense.to_vec(),
-            data_in: vec![],
-        }
+        Response { status: STATUS_CHECK_CONDITION, sense: sense.to_vec(), data_in: vec![] }
     }
 
     fn fixed(key: u8, asc: u8) -> Vec<u8> {
@@ -122,37 +83,19 @@ mod tests {
 
     #[test]
     fn messages_decode_what_was_observed() {
-        let good_response = Response {
-            status: STATUS_GOOD,
-            sense: vec![],
-            data_in: vec![],
-        };
+        let good_response = Response { status: STATUS_GOOD, sense: vec![], data_in: vec![] };
         assert_eq!(good(&good_response), Ok(()));
+        assert_eq!(good(&check_condition(&fixed(5, 0x24))).unwrap_err(), "expected GOOD got CHECK CONDITION 05/24/00");
         assert_eq!(
-            good(&check_condition(&fixed(5, 0x24))).unwrap_err(),
-            "expected GOOD got CHECK CONDITION 05/24/00"
-        );
-        assert_eq!(
-            sense(
-                &check_condition(&fixed(5, 0x24)),
-                sense::MISCOMPARE_DURING_VERIFY
-            )
-            .unwrap_err(),
+            sense(&check_condition(&fixed(5, 0x24)), sense::MISCOMPARE_DURING_VERIFY).unwrap_err(),
             "expected 0E/1D/00 got 05/24/00"
         );
-        assert_eq!(
-            sense(&good_response, sense::MISCOMPARE_DURING_VERIFY).unwrap_err(),
-            "expected 0E/1D/00 got GOOD"
-        );
+        assert_eq!(sense(&good_response, sense::MISCOMPARE_DURING_VERIFY).unwrap_err(), "expected 0E/1D/00 got GOOD");
         assert_eq!(
             sense(&check_condition(&[]), sense::LBA_OUT_OF_RANGE).unwrap_err(),
             "expected 05/21/00 got CHECK CONDITION with no sense data"
         );
-        let busy = Response {
-            status: 0x08,
-            sense: vec![],
-            data_in: vec![],
-        };
+        let busy = Response { status: 0x08, sense: vec![], data_in: vec![] };
         assert_eq!(good(&busy).unwrap_err(), "expected GOOD got BUSY");
     }
 
@@ -161,10 +104,7 @@ mod tests {
         let want = vec![0u8; 1024];
         let mut got = want.clone();
         got[512 + 3] = 0x7F;
-        assert_eq!(
-            same_blocks(&got, &want, 10, 512).unwrap_err(),
-            "LBA 11 byte 3: expected 0x00 got 0x7F"
-        );
+        assert_eq!(same_blocks(&got, &want, 10, 512).unwrap_err(), "LBA 11 byte 3: expected 0x00 got 0x7F");
         assert!(same_blocks(&want, &want, 10, 512).is_ok());
         assert!(same_blocks(&want[..512], &want, 10, 512).is_err());
     }
@@ -172,9 +112,6 @@ mod tests {
     #[test]
     fn big_endian_fields() {
         assert_eq!(be(&[1, 2, 3, 4], 1..3), Ok(0x0203));
-        assert_eq!(
-            be(&[1, 2], 0..4).unwrap_err(),
-            "response too short: 2 bytes, field needs 4"
-        );
+        assert_eq!(be(&[1, 2], 0..4).unwrap_err(), "response too short: 2 bytes, field needs 4");
     }
 }

@@ -19,29 +19,17 @@ pub struct CheckOutcome {
 impl CheckOutcome {
     /// A check that ran and passed.
     pub fn pass(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            result: Ok(()),
-            skipped: None,
-        }
+        Self { name: name.into(), result: Ok(()), skipped: None }
     }
 
     /// A check that ran and failed for `reason`.
     pub fn fail(name: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            result: Err(reason.into()),
-            skipped: None,
-        }
+        Self { name: name.into(), result: Err(reason.into()), skipped: None }
     }
 
     /// A check that did not apply, for `reason`.
     pub fn skip(name: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            result: Ok(()),
-            skipped: Some(reason.into()),
-        }
+        Self { name: name.into(), result: Ok(()), skipped: Some(reason.into()) }
     }
 
     /// Whether the check passed or did not apply.
@@ -70,23 +58,13 @@ mod tests {
 
     #[test]
     fn prints_one_line_per_outcome() {
+        assert_eq!(CheckOutcome::pass("read16.last-lba").to_string(), "PASS  read16.last-lba");
         assert_eq!(
-            CheckOutcome::pass("read16.last-lba").to_string(),
-            "PASS  read16.last-lba"
-        );
-        assert_eq!(
-            CheckOutcome::fail(
-                "compare-and-write.miscompare",
-                "expected 0E/1D/00 got 05/24/00"
-            )
-            .to_string(),
+            CheckOutcome::fail("compare-and-write.miscompare", "expected 0E/1D/00 got 05/24/00").to_string(),
             "FAIL  compare-and-write.miscompare: expected 0E/1D/00 got 05/24/00"
         );
         let skipped = CheckOutcome::skip("unmap.range", "VPD B2 reports LBPU=0");
-        assert_eq!(
-            skipped.to_string(),
-            "SKIP  unmap.range: VPD B2 reports LBPU=0"
-        );
+        assert_eq!(skipped.to_string(), "SKIP  unmap.range: VPD B2 reports LBPU=0");
         assert!(skipped.passed());
         assert!(!CheckOutcome::fail("x", "y").passed());
     }

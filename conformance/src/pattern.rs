@@ -35,12 +35,7 @@ mod tests {
     fn cells_name_tag_lba_and_offset() {
         let data = blocks(0x0102, 2, 32, 0xAB);
         assert_eq!(data.len(), 64);
-        assert_eq!(
-            &data[..16],
-            &[
-                0xAB, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, b'T', b'C', b'M', b'U'
-            ]
-        );
+        assert_eq!(&data[..16], &[0xAB, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, b'T', b'C', b'M', b'U']);
         assert_eq!(&data[16..28], &[0xAB, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 16]);
         assert_eq!(&data[32..40], &[0xAB, 0, 0, 0, 0, 0, 1, 3]);
     }

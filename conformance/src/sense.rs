@@ -157,19 +157,13 @@ impl Sense {
             let Some(descriptor) = descriptors.get(..2 + usize::from(additional_len)) else {
                 break;
             };
-            if kind == INFORMATION_DESCRIPTOR && descriptor.len() >= 12 && descriptor[2] & 0x80 != 0
-            {
+            if kind == INFORMATION_DESCRIPTOR && descriptor.len() >= 12 && descriptor[2] & 0x80 != 0 {
                 let field: [u8; 8] = descriptor[4..12].try_into().expect("slice of eight bytes");
                 information = Some(u64::from_be_bytes(field));
             }
             descriptors = &descriptors[descriptor.len()..];
         }
-        Ok(Sense {
-            format: SenseFormat::Descriptor,
-            deferred,
-            code,
-            information,
-        })
+        Ok(Sense { format: SenseFormat::Descriptor, deferred, code, information })
     }
 }
 
@@ -246,14 +240,8 @@ mod tests {
     fn fixed_format_too_short_for_asc() {
         let mut bytes = fixed(0x05, 0x24, 0x00);
         bytes[7] = 2; // declares only ten bytes
-        assert_eq!(
-            Sense::decode(&bytes),
-            Err(DecodeError::Truncated { len: 10 })
-        );
-        assert_eq!(
-            Sense::decode(&fixed(0x05, 0x24, 0x00)[..12]),
-            Err(DecodeError::Truncated { len: 12 })
-        );
+        assert_eq!(Sense::decode(&bytes), Err(DecodeError::Truncated { len: 10 }));
+        assert_eq!(Sense::decode(&fixed(0x05, 0x24, 0x00)[..12]), Err(DecodeError::Truncated { len: 12 }));
     }
 
     #[test]
@@ -293,13 +281,7 @@ mod tests {
     #[test]
     fn rejects_empty_and_unknown_formats() {
         assert_eq!(Sense::decode(&[]), Err(DecodeError::Empty));
-        assert_eq!(
-            Sense::decode(&[0x7F, 0, 0]),
-            Err(DecodeError::UnknownResponseCode(0x7F))
-        );
-        assert_eq!(
-            Sense::decode(&[0x72, 0x05]),
-            Err(DecodeError::Truncated { len: 2 })
-        );
+        assert_eq!(Sense::decode(&[0x7F, 0, 0]), Err(DecodeError::UnknownResponseCode(0x7F)));
+        assert_eq!(Sense::decode(&[0x72, 0x05]), Err(DecodeError::Truncated { len: 2 }));
     }
 }

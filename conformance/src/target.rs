@@ -18,12 +18,7 @@ pub trait ScsiTarget {
     ///
     /// A transport failure (not a SCSI status): the command never reached
     /// the device or its completion never came back.
-    fn execute(
-        &mut self,
-        cdb: &[u8],
-        data_out: &[u8],
-        data_in_len: u32,
-    ) -> Result<Response, String>;
+    fn execute(&mut self, cdb: &[u8], data_out: &[u8], data_in_len: u32) -> Result<Response, String>;
 
     /// Change the device's size as an operator would (TCMU RECONFIG
     /// `dev_size`). Targets that cannot do this keep the default, which

@@ -8,27 +8,14 @@ use support::{FileTarget, report};
 use tcmu_conformance::{CheckOutcome, DiskParams, Response, ScsiTarget, disk_suite};
 
 const SIZE: u64 = 4 << 20;
-const PARAMS: DiskParams = DiskParams {
-    size_bytes: SIZE,
-    block_size: 512,
-    read_only: false,
-};
+const PARAMS: DiskParams = DiskParams { size_bytes: SIZE, block_size: 512, read_only: false };
 
 /// Answers GOOD to every command, with a zero-filled buffer.
 struct AcceptsEverything;
 
 impl ScsiTarget for AcceptsEverything {
-    fn execute(
-        &mut self,
-        _cdb: &[u8],
-        _data_out: &[u8],
-        data_in_len: u32,
-    ) -> Result<Response, String> {
-        Ok(Response {
-            status: 0,
-            sense: Vec::new(),
-            data_in: vec![0; data_in_len as usize],
-        })
+    fn execute(&mut self, _cdb: &[u8], _data_out: &[u8], data_in_len: u32) -> Result<Response, String> {
+        Ok(Response { status: 0, sense: Vec::new(), data_in: vec![0; data_in_len as usize] })
     }
 }
 
@@ -53,12 +40,7 @@ impl Tampered {
 }
 
 impl ScsiTarget for Tampered {
-    fn execute(
-        &mut self,
-        cdb: &[u8],
-        data_out: &[u8],
-        data_in_len: u32,
-    ) -> Result<Response, String> {
+    fn execute(&mut self, cdb: &[u8], data_out: &[u8], data_in_len: u32) -> Result<Response, String> {
         let mut cdb = cdb.to_vec();
         (self.rewrite_cdb)(&mut cdb);
         let mut response = self.inner.execute(&cdb, data_out, data_in_len)?;
@@ -76,10 +58,7 @@ impl ScsiTarget for Tampered {
 }
 
 fn outcome<'a>(outcomes: &'a [CheckOutcome], name: &str) -> &'a CheckOutcome {
-    outcomes
-        .iter()
-        .find(|outcome| outcome.name == name)
-        .unwrap_or_else(|| panic!("no check named {name}"))
+    outcomes.iter().find(|outcome| outcome.name == name).unwrap_or_else(|| panic!("no check named {name}"))
 }
 
 /// Run the suite against `target`; `broken` must fail, `intact` must pass.
@@ -87,25 +66,14 @@ fn expect_failures(target: &mut dyn ScsiTarget, broken: &[&str], intact: &[&str]
     expect_failures_with(&PARAMS, target, broken, intact);
 }
 
-fn expect_failures_with(
-    params: &DiskParams,
-    target: &mut dyn ScsiTarget,
-    broken: &[&str],
-    intact: &[&str],
-) {
+fn expect_failures_with(params: &DiskParams, target: &mut dyn ScsiTarget, broken: &[&str], intact: &[&str]) {
     let outcomes = disk_suite(target, params);
     report(&outcomes);
     for name in broken {
-        assert!(
-            !outcome(&outcomes, name).passed(),
-            "{name} passed against a broken target"
-        );
+        assert!(!outcome(&outcomes, name).passed(), "{name} passed against a broken target");
     }
     for name in intact {
-        assert!(
-            outcome(&outcomes, name).passed(),
-            "{name} failed although its command works"
-        );
+        assert!(outcome(&outcomes, name).passed(), "{name} failed although its command works");
     }
 }
 
@@ -142,31 +110,12 @@ fn accepting_everything_fails_every_check_that_expects_more_than_good() {
         .filter(|outcome| outcome.passed() && outcome.skipped.is_none())
         .map(|outcome| outcome.name.as_str())
         .collect();
-    let unexpected: Vec<&&str> = passed
-        .iter()
-        .filter(|name| !SATISFIED_BY_GOOD.contains(name))
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "passed against a target that accepts everything: {unexpected:?}"
-    );
-    assert!(
-        passed.len() < outcomes.len() / 5,
-        "{} of {} checks passed",
-        passed.len(),
-        outcomes.len()
-    );
+    let unexpected: Vec<&&str> = passed.iter().filter(|name| !SATISFIED_BY_GOOD.contains(name)).collect();
+    assert!(unexpected.is_empty(), "passed against a target that accepts everything: {unexpected:?}");
+    assert!(passed.len() < outcomes.len() / 5, "{} of {} checks passed", passed.len(), outcomes.len());
     // Without believable VPD pages the optional features are skipped, with reasons.
-    for name in [
-        "unmap.range",
-        "compare-and-write.miscompare",
-        "write-same16.unmap",
-        "resize",
-    ] {
-        assert!(
-            outcome(&outcomes, name).skipped.is_some(),
-            "{name} was not skipped"
-        );
+    for name in ["unmap.range", "compare-and-write.miscompare", "write-same16.unmap", "resize"] {
+        assert!(outcome(&outcomes, name).skipped.is_some(), "{name} was not skipped");
     }
 }
 
@@ -220,11 +169,7 @@ fn wrong_miscompare_offset_fails_the_miscompare_check() {
         },
         ..Tampered::new()
     };
-    expect_failures(
-        &mut target,
-        &["compare-and-write.miscompare"],
-        &["compare-and-write.match-writes"],
-    );
+    expect_failures(&mut target, &["compare-and-write.miscompare"], &["compare-and-write.match-writes"]);
 }
 
 #[test]
@@ -242,17 +187,10 @@ fn capacity_off_by_one_fails_read_capacity() {
 
 #[test]
 fn a_resize_the_handler_never_hears_of_fails_the_resize_checks() {
-    let mut target = Tampered {
-        forward_resize: false,
-        ..Tampered::new()
-    };
+    let mut target = Tampered { forward_resize: false, ..Tampered::new() };
     expect_failures(
         &mut target,
-        &[
-            "resize.unit-attention-once",
-            "resize.read-capacity",
-            "resize.restore",
-        ],
+        &["resize.unit-attention-once", "resize.read-capacity", "resize.restore"],
         &["read-capacity16"],
     );
 }
@@ -260,10 +198,7 @@ fn a_resize_the_handler_never_hears_of_fails_the_resize_checks() {
 #[test]
 fn a_disk_configured_read_only_that_accepts_writes_fails_the_read_only_checks() {
     // The operator asked for read-only; the handler was opened writable.
-    let params = DiskParams {
-        read_only: true,
-        ..PARAMS
-    };
+    let params = DiskParams { read_only: true, ..PARAMS };
     expect_failures_with(
         &params,
         &mut Tampered::new(),

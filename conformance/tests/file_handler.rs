@@ -12,19 +12,10 @@ const SIZE: u64 = 16 << 20;
 
 /// Run the suite; return the failed checks' names and whether the medium
 /// came back unchanged.
-fn run(
-    config: &str,
-    block_size: u32,
-    read_only: bool,
-    read_only_store: bool,
-) -> (Vec<String>, bool) {
+fn run(config: &str, block_size: u32, read_only: bool, read_only_store: bool) -> (Vec<String>, bool) {
     let medium = patterned_medium(SIZE as usize);
     let mut target = FileTarget::open(config, medium.clone(), read_only_store);
-    let params = DiskParams {
-        size_bytes: SIZE,
-        block_size,
-        read_only,
-    };
+    let params = DiskParams { size_bytes: SIZE, block_size, read_only };
     let started = Instant::now();
     let outcomes = disk_suite(&mut target, &params);
     println!("{} checks in {:?}", outcomes.len(), started.elapsed());
@@ -63,18 +54,8 @@ fn read_only_store_makes_a_read_only_disk() {
 #[test]
 fn check_names_are_unique() {
     let mut target = FileTarget::open("serial=conformance", vec![0; SIZE as usize], false);
-    let outcomes = disk_suite(
-        &mut target,
-        &DiskParams {
-            size_bytes: SIZE,
-            block_size: 512,
-            read_only: false,
-        },
-    );
-    let mut names: Vec<&str> = outcomes
-        .iter()
-        .map(|outcome| outcome.name.as_str())
-        .collect();
+    let outcomes = disk_suite(&mut target, &DiskParams { size_bytes: SIZE, block_size: 512, read_only: false });
+    let mut names: Vec<&str> = outcomes.iter().map(|outcome| outcome.name.as_str()).collect();
     names.sort_unstable();
     let count = names.len();
     names.dedup();

@@ -157,7 +157,7 @@ macro_rules! export_handler {
         #[cfg(target_family = "wasm")]
         const _: () = {
             type __TcmuGlue = $crate::wasm::Glue<$handler>;
-            $crate::wasm::bindings::export!(__TcmuGlue with_types_in $crate::wasm::bindings);
+    $crate::wasm::bindings::export!(__TcmuGlue with_types_in $crate::wasm::bindings);
         };
     };
 }

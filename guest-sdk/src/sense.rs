@@ -80,11 +80,9 @@ pub const NO_ADDITIONAL_SENSE: SenseCode = SenseCode::new(key::NO_SENSE, 0x00, 0
 pub const LUN_NOT_READY: SenseCode = SenseCode::new(key::NOT_READY, 0x04, 0x00);
 /// NOT READY: LOGICAL UNIT NOT READY, INITIALIZING COMMAND REQUIRED
 /// (02/04/02): the unit is stopped and needs START STOP UNIT.
-pub const LUN_NOT_READY_INITIALIZING_COMMAND_REQUIRED: SenseCode =
-    SenseCode::new(key::NOT_READY, 0x04, 0x02);
+pub const LUN_NOT_READY_INITIALIZING_COMMAND_REQUIRED: SenseCode = SenseCode::new(key::NOT_READY, 0x04, 0x02);
 /// NOT READY: LOGICAL UNIT NOT READY, MANUAL INTERVENTION REQUIRED (02/04/03).
-pub const LUN_NOT_READY_MANUAL_INTERVENTION_REQUIRED: SenseCode =
-    SenseCode::new(key::NOT_READY, 0x04, 0x03);
+pub const LUN_NOT_READY_MANUAL_INTERVENTION_REQUIRED: SenseCode = SenseCode::new(key::NOT_READY, 0x04, 0x03);
 /// NOT READY: MEDIUM NOT PRESENT (02/3A/00).
 pub const MEDIUM_NOT_PRESENT: SenseCode = SenseCode::new(key::NOT_READY, 0x3A, 0x00);
 /// MEDIUM ERROR: WRITE ERROR (03/0C/00).
@@ -96,8 +94,7 @@ pub const INTERNAL_TARGET_FAILURE: SenseCode = SenseCode::new(key::HARDWARE_ERRO
 /// ILLEGAL REQUEST: PARAMETER LIST LENGTH ERROR (05/1A/00).
 pub const PARAMETER_LIST_LENGTH_ERROR: SenseCode = SenseCode::new(key::ILLEGAL_REQUEST, 0x1A, 0x00);
 /// ILLEGAL REQUEST: INVALID COMMAND OPERATION CODE (05/20/00).
-pub const INVALID_COMMAND_OPERATION_CODE: SenseCode =
-    SenseCode::new(key::ILLEGAL_REQUEST, 0x20, 0x00);
+pub const INVALID_COMMAND_OPERATION_CODE: SenseCode = SenseCode::new(key::ILLEGAL_REQUEST, 0x20, 0x00);
 /// ILLEGAL REQUEST: LOGICAL BLOCK ADDRESS OUT OF RANGE (05/21/00).
 pub const LBA_OUT_OF_RANGE: SenseCode = SenseCode::new(key::ILLEGAL_REQUEST, 0x21, 0x00);
 /// ILLEGAL REQUEST: INVALID FIELD IN CDB (05/24/00).
@@ -105,11 +102,9 @@ pub const INVALID_FIELD_IN_CDB: SenseCode = SenseCode::new(key::ILLEGAL_REQUEST,
 /// ILLEGAL REQUEST: LOGICAL UNIT NOT SUPPORTED (05/25/00).
 pub const LUN_NOT_SUPPORTED: SenseCode = SenseCode::new(key::ILLEGAL_REQUEST, 0x25, 0x00);
 /// ILLEGAL REQUEST: INVALID FIELD IN PARAMETER LIST (05/26/00).
-pub const INVALID_FIELD_IN_PARAMETER_LIST: SenseCode =
-    SenseCode::new(key::ILLEGAL_REQUEST, 0x26, 0x00);
+pub const INVALID_FIELD_IN_PARAMETER_LIST: SenseCode = SenseCode::new(key::ILLEGAL_REQUEST, 0x26, 0x00);
 /// ILLEGAL REQUEST: SAVING PARAMETERS NOT SUPPORTED (05/39/00).
-pub const SAVING_PARAMETERS_NOT_SUPPORTED: SenseCode =
-    SenseCode::new(key::ILLEGAL_REQUEST, 0x39, 0x00);
+pub const SAVING_PARAMETERS_NOT_SUPPORTED: SenseCode = SenseCode::new(key::ILLEGAL_REQUEST, 0x39, 0x00);
 /// ILLEGAL REQUEST: MEDIUM REMOVAL PREVENTED (05/53/02).
 pub const MEDIUM_REMOVAL_PREVENTED: SenseCode = SenseCode::new(key::ILLEGAL_REQUEST, 0x53, 0x02);
 /// UNIT ATTENTION: POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (06/29/00).
@@ -165,20 +160,12 @@ pub struct FieldPointer {
 impl FieldPointer {
     /// A field in the CDB.
     pub const fn cdb(byte: u16, bit: Option<u8>) -> Self {
-        Self {
-            in_cdb: true,
-            byte,
-            bit,
-        }
+        Self { in_cdb: true, byte, bit }
     }
 
     /// A field in the parameter list (data-out).
     pub const fn parameter(byte: u16, bit: Option<u8>) -> Self {
-        Self {
-            in_cdb: false,
-            byte,
-            bit,
-        }
+        Self { in_cdb: false, byte, bit }
     }
 
     /// The three sense-key-specific bytes: SKSV, C/D, BPV, bit pointer,
@@ -211,11 +198,7 @@ pub struct Sense {
 
 impl From<SenseCode> for Sense {
     fn from(code: SenseCode) -> Self {
-        Self {
-            code,
-            information: None,
-            field_pointer: None,
-        }
+        Self { code, information: None, field_pointer: None }
     }
 }
 
@@ -227,8 +210,7 @@ impl Sense {
 
     /// INVALID FIELD IN PARAMETER LIST pointing at `byte` (and `bit`).
     pub fn invalid_parameter_field(byte: u16, bit: Option<u8>) -> Self {
-        Sense::from(INVALID_FIELD_IN_PARAMETER_LIST)
-            .with_field_pointer(FieldPointer::parameter(byte, bit))
+        Sense::from(INVALID_FIELD_IN_PARAMETER_LIST).with_field_pointer(FieldPointer::parameter(byte, bit))
     }
 
     /// Set the INFORMATION field.
@@ -274,12 +256,7 @@ impl Sense {
     /// Descriptor-format sense: the 8-byte header plus an information
     /// descriptor and a sense-key-specific descriptor when those are set.
     pub fn descriptor(&self) -> Vec<u8> {
-        let mut s = vec![
-            DESCRIPTOR_CURRENT,
-            self.code.key & 0x0f,
-            self.code.asc,
-            self.code.ascq,
-        ];
+        let mut s = vec![DESCRIPTOR_CURRENT, self.code.key & 0x0f, self.code.asc, self.code.ascq];
         s.extend_from_slice(&[0, 0, 0, 0]); // reserved x3, additional sense length
         if let Some(info) = self.information {
             s.extend_from_slice(&[INFORMATION_DESCRIPTOR, 0x0a, VALID, 0]);
@@ -303,11 +280,7 @@ impl Sense {
 impl From<Sense> for Completion {
     /// CHECK CONDITION with fixed-format sense.
     fn from(sense: Sense) -> Self {
-        Completion {
-            status: STATUS_CHECK_CONDITION,
-            sense: sense.fixed(),
-            data_in_len: 0,
-        }
+        Completion { status: STATUS_CHECK_CONDITION, sense: sense.fixed(), data_in_len: 0 }
     }
 }
 
@@ -358,9 +331,7 @@ mod tests {
 
     #[test]
     fn fixed_format_information_sets_valid() {
-        let s = Sense::from(MISCOMPARE_DURING_VERIFY)
-            .with_information(0x0102_0304)
-            .fixed();
+        let s = Sense::from(MISCOMPARE_DURING_VERIFY).with_information(0x0102_0304).fixed();
         assert_eq!(s[0], 0xf0);
         assert_eq!(s[2], 0x0e);
         assert_eq!(&s[3..7], &[1, 2, 3, 4]);
@@ -368,9 +339,7 @@ mod tests {
 
     #[test]
     fn fixed_format_drops_information_wider_than_32_bits() {
-        let s = Sense::from(UNRECOVERED_READ_ERROR)
-            .with_information(1 << 32)
-            .fixed();
+        let s = Sense::from(UNRECOVERED_READ_ERROR).with_information(1 << 32).fixed();
         assert_eq!(s[0], 0x70);
         assert_eq!(&s[3..7], &[0; 4]);
     }
@@ -386,17 +355,12 @@ mod tests {
 
     #[test]
     fn descriptor_format_bare() {
-        assert_eq!(
-            WRITE_PROTECTED.descriptor(),
-            vec![0x72, 0x07, 0x27, 0x00, 0, 0, 0, 0]
-        );
+        assert_eq!(WRITE_PROTECTED.descriptor(), vec![0x72, 0x07, 0x27, 0x00, 0, 0, 0, 0]);
     }
 
     #[test]
     fn descriptor_format_with_information_and_pointer() {
-        let s = Sense::invalid_cdb_field(2, None)
-            .with_information(0x1122_3344_5566_7788)
-            .descriptor();
+        let s = Sense::invalid_cdb_field(2, None).with_information(0x1122_3344_5566_7788).descriptor();
         assert_eq!(s.len(), 8 + 12 + 8);
         assert_eq!(s[7], 20);
         assert_eq!(&s[8..12], &[0x00, 0x0a, 0x80, 0x00]);

@@ -6,9 +6,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use crate::{
-    Command, Completion, DeviceType, Handler, IoError, LogLevel, Store, TaskManagement, Transfer,
-};
+use crate::{Command, Completion, DeviceType, Handler, IoError, LogLevel, Store, TaskManagement, Transfer};
 
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
@@ -62,11 +60,7 @@ impl<H: Handler> bindings::exports::tcmu::handler::device::Guest for Glue<H> {
     }
 
     fn handle(command: wt::Command) -> wt::Completion {
-        let cmd = Command {
-            cdb: &command.cdb,
-            data_out_len: command.data_out_len,
-            data_in_len: command.data_in_len,
-        };
+        let cmd = Command { cdb: &command.cdb, data_out_len: command.data_out_len, data_in_len: command.data_in_len };
         let done = with_device::<H, _>(|dev| dev.handle(&cmd, &mut WasmTransfer))
             // Commands before a successful open: the LUN is not ready.
             .unwrap_or_else(|| Completion::check_condition(&crate::sense::LUN_NOT_READY));

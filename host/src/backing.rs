@@ -182,7 +182,13 @@ impl BackingFile {
     }
 
     /// Write a command's data-buffer bytes straight to the store.
-    pub fn write_from_buffer(&self, offset: u64, len: u32, buf: &DataBuffer, buf_offset: u32) -> Result<(), StoreError> {
+    pub fn write_from_buffer(
+        &self,
+        offset: u64,
+        len: u32,
+        buf: &DataBuffer,
+        buf_offset: u32,
+    ) -> Result<(), StoreError> {
         self.check_writable(offset, len as u64)?;
         buf.drain_with(buf_offset as u64, len as u64, |pos, chunk| -> Result<(), StoreError> {
             self.file.write_all_at(chunk, offset + pos)?;

@@ -91,10 +91,7 @@ const SECTOR: u32 = 512;
 
 /// Run the benchmark; `code` None means the native baseline.
 pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Result<BenchResult> {
-    anyhow::ensure!(
-        opts.block_size >= SECTOR && opts.block_size % SECTOR == 0,
-        "--bs must be a multiple of 512"
-    );
+    anyhow::ensure!(opts.block_size >= SECTOR && opts.block_size.is_multiple_of(SECTOR), "--bs must be a multiple of 512");
     anyhow::ensure!(opts.size >= opts.block_size as u64, "--size must hold at least one block");
     anyhow::ensure!(opts.iodepth >= 1, "--iodepth must be at least 1");
     let file = tempfile::Builder::new().prefix("tcmu-wasm-bench").tempfile_in(&opts.dir)?;
@@ -103,7 +100,8 @@ pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Resul
 
     let mode = if code.is_some() { "wasm" } else { "native" };
     let data_blocks = ((opts.block_size as u64 * opts.iodepth as u64 * 2).div_ceil(4096) as u32).max(1024);
-    let sim = SimConfig { ring_size: 1 << 20, data_blocks, scatter: false, gather_data_in: false, ..SimConfig::default() };
+    let sim =
+        SimConfig { ring_size: 1 << 20, data_blocks, scatter: false, gather_data_in: false, ..SimConfig::default() };
     let config = opts.config.clone();
     let mut dev = SimDevice::start(sim, "bench0", move || -> anyhow::Result<Box<dyn Backend>> {
         Ok(match code {

@@ -48,7 +48,8 @@ pub fn run(code: Arc<HandlerCode>, opts: &CheckOptions) -> anyhow::Result<Vec<Ch
     let (config, limits) = (opts.config.clone(), opts.limits.clone());
     let sim = SimConfig { data_blocks: 4096, ..SimConfig::default() };
     let mut dev = SimDevice::start(sim, "check0", move || {
-        Ok(Box::new(SandboxedDevice::open("check0", code, &config, Some(backing), limits)?) as Box<dyn crate::device::Backend>)
+        Ok(Box::new(SandboxedDevice::open("check0", code, &config, Some(backing), limits)?)
+            as Box<dyn crate::device::Backend>)
     })?;
     let outcomes = match kind {
         DeviceKind::Disk => {

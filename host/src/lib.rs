@@ -25,6 +25,6 @@ pub mod kernel;
 pub mod native;
 pub mod ring;
 pub mod sandbox;
-pub mod size;
 #[cfg(feature = "test-utils")]
 pub mod sim;
+pub mod size;

@@ -207,11 +207,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             let cfg = ServeConfig::load(&args.config)?;
             if args.check_config {
-                let runtime = Runtime::new(Some(cfg.daemon.cache_dir.clone().unwrap_or_else(handlers::default_cache_dir)))?;
+                let runtime =
+                    Runtime::new(Some(cfg.daemon.cache_dir.clone().unwrap_or_else(handlers::default_cache_dir)))?;
                 for d in &cfg.devices {
                     let code = HandlerCode::load(&runtime, &handlers::resolve(&d.handler)?)
                         .with_context(|| format!("device {:?}", d.name))?;
-                    println!("{}: handler {} ({:?}), {} bytes, export {:?}", d.name, code.info().name, code.info().kind, d.size.0, d.export);
+                    println!(
+                        "{}: handler {} ({:?}), {} bytes, export {:?}",
+                        d.name,
+                        code.info().name,
+                        code.info().kind,
+                        d.size.0,
+                        d.export
+                    );
                 }
                 println!("configuration OK");
                 return Ok(ExitCode::SUCCESS);
@@ -232,7 +240,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     match HandlerCode::load(&runtime, &path) {
                         Ok(code) => {
                             let i = code.info();
-                            println!("{:<12} {:<8} {}  ({})", i.name, format!("{:?}", i.kind).to_lowercase(), i.description, path.display());
+                            println!(
+                                "{:<12} {:<8} {}  ({})",
+                                i.name,
+                                format!("{:?}", i.kind).to_lowercase(),
+                                i.description,
+                                path.display()
+                            );
                         }
                         Err(e) => println!("{:<12} unusable: {e:#}  ({})", "?", path.display()),
                     }

@@ -98,9 +98,7 @@ impl<H: Handler> NativeDevice<H> {
     /// Open `H` with `config` over `backing`.
     pub fn open(config: &str, backing: Option<Arc<BackingFile>>) -> Result<Self, String> {
         let io: SharedIo = Rc::default();
-        let store = backing
-            .clone()
-            .map(|file| Box::new(NativeStore { file, io: io.clone() }) as Box<dyn sdk::Store>);
+        let store = backing.clone().map(|file| Box::new(NativeStore { file, io: io.clone() }) as Box<dyn sdk::Store>);
         let handler = H::open(config, store)?;
         Ok(Self { handler, io, backing })
     }

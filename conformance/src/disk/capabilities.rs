@@ -24,12 +24,7 @@ impl Default for Capabilities {
         fn unknown<T>() -> Result<T, String> {
             Err("not probed".into())
         }
-        Self {
-            limits: unknown(),
-            provisioning: unknown(),
-            capacity: unknown(),
-            dpo_fua: unknown(),
-        }
+        Self { limits: unknown(), provisioning: unknown(), capacity: unknown(), dpo_fua: unknown() }
     }
 }
 
@@ -37,21 +32,15 @@ impl Capabilities {
     pub(crate) fn probe(dev: &mut Device<'_>) -> Self {
         Self {
             limits: vpd::fetch(dev, vpd::BLOCK_LIMITS).and_then(|page| BlockLimits::parse(&page)),
-            provisioning: vpd::fetch(dev, vpd::LOGICAL_BLOCK_PROVISIONING)
-                .and_then(|page| Provisioning::parse(&page)),
+            provisioning: vpd::fetch(dev, vpd::LOGICAL_BLOCK_PROVISIONING).and_then(|page| Provisioning::parse(&page)),
             capacity: capacity::read_capacity16(dev),
-            dpo_fua: mode::mode_sense6(dev, PageControl::Current, mode::CACHING_PAGE)
-                .map(|data| data.dpo_fua()),
+            dpo_fua: mode::mode_sense6(dev, PageControl::Current, mode::CACHING_PAGE).map(|data| data.dpo_fua()),
         }
     }
 
     /// MAXIMUM TRANSFER LENGTH, when the device reports a limit.
     pub(crate) fn max_transfer(&self) -> Option<u32> {
-        self.limits
-            .as_ref()
-            .ok()
-            .map(|limits| limits.max_transfer)
-            .filter(|&max| max != 0)
+        self.limits.as_ref().ok().map(|limits| limits.max_transfer).filter(|&max| max != 0)
     }
 
     /// `Ok` if FUA may be set on writes.
@@ -65,26 +54,18 @@ impl Capabilities {
 
     /// The UNMAP limits, if the device supports UNMAP (VPD B2h LBPU).
     pub(crate) fn unmap(&self) -> Result<&BlockLimits, String> {
-        let provisioning = self
-            .provisioning
-            .as_ref()
-            .map_err(|e| format!("no VPD page B2h: {e}"))?;
+        let provisioning = self.provisioning.as_ref().map_err(|e| format!("no VPD page B2h: {e}"))?;
         if !provisioning.unmap {
             return Err("VPD page B2h reports LBPU=0 (UNMAP not supported)".into());
         }
-        self.limits
-            .as_ref()
-            .map_err(|e| format!("no VPD page B0h: {e}"))
+        self.limits.as_ref().map_err(|e| format!("no VPD page B0h: {e}"))
     }
 
     /// `Ok` if unmapped blocks read back as zeroes (READ CAPACITY(16) LBPRZ).
     pub(crate) fn unmapped_reads_zero(&self) -> Result<(), String> {
         match &self.capacity {
             Ok(capacity) if capacity.unmapped_reads_zero => Ok(()),
-            Ok(_) => Err(
-                "READ CAPACITY(16) reports LBPRZ=0: unmapped blocks read back unspecified data"
-                    .into(),
-            ),
+            Ok(_) => Err("READ CAPACITY(16) reports LBPRZ=0: unmapped blocks read back unspecified data".into()),
             Err(e) => Err(format!("READ CAPACITY(16) failed: {e}")),
         }
     }
@@ -93,9 +74,7 @@ impl Capabilities {
     pub(crate) fn compare_and_write(&self) -> Result<u8, String> {
         match &self.limits {
             Ok(limits) if limits.max_compare_and_write > 0 => Ok(limits.max_compare_and_write),
-            Ok(_) => Err(
-                "VPD page B0h reports MAXIMUM COMPARE AND WRITE LENGTH 0 (not supported)".into(),
-            ),
+            Ok(_) => Err("VPD page B0h reports MAXIMUM COMPARE AND WRITE LENGTH 0 (not supported)".into()),
             Err(e) => Err(format!("no VPD page B0h: {e}")),
         }
     }

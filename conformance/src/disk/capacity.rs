@@ -32,24 +32,13 @@ const CAPACITY16_LEN: u32 = 32;
 
 pub(crate) fn read_capacity10(dev: &mut Device<'_>) -> Result<Capacity10, String> {
     let data = dev.execute_good(&cdb::read_capacity10(), &[], 8)?;
-    ensure!(
-        data.len() == 8,
-        "READ CAPACITY(10): expected 8 bytes got {}",
-        data.len()
-    );
-    Ok(Capacity10 {
-        last_lba: be(&data, 0..4)? as u32,
-        block_length: be(&data, 4..8)? as u32,
-    })
+    ensure!(data.len() == 8, "READ CAPACITY(10): expected 8 bytes got {}", data.len());
+    Ok(Capacity10 { last_lba: be(&data, 0..4)? as u32, block_length: be(&data, 4..8)? as u32 })
 }
 
 pub(crate) fn read_capacity16(dev: &mut Device<'_>) -> Result<Capacity16, String> {
     let data = dev.execute_good(&cdb::read_capacity16(CAPACITY16_LEN), &[], CAPACITY16_LEN)?;
-    ensure!(
-        data.len() == 32,
-        "READ CAPACITY(16): expected 32 bytes got {}",
-        data.len()
-    );
+    ensure!(data.len() == 32, "READ CAPACITY(16): expected 32 bytes got {}", data.len());
     Ok(Capacity16 {
         last_lba: be(&data, 0..8)?,
         block_length: be(&data, 8..12)? as u32,
@@ -62,18 +51,10 @@ pub(crate) fn read_capacity16(dev: &mut Device<'_>) -> Result<Capacity16, String
 
 /// READ CAPACITY(10) must report `blocks` blocks (capped at FFFF_FFFFh as
 /// the last LBA) of `block_size` bytes.
-pub(crate) fn expect_capacity10(
-    dev: &mut Device<'_>,
-    blocks: u64,
-    block_size: u32,
-) -> Result<(), String> {
+pub(crate) fn expect_capacity10(dev: &mut Device<'_>, blocks: u64, block_size: u32) -> Result<(), String> {
     let capacity = read_capacity10(dev)?;
     let expected = (blocks - 1).min(u64::from(u32::MAX)) as u32;
-    ensure!(
-        capacity.last_lba == expected,
-        "READ CAPACITY(10): last LBA {} expected {expected}",
-        capacity.last_lba
-    );
+    ensure!(capacity.last_lba == expected, "READ CAPACITY(10): last LBA {} expected {expected}", capacity.last_lba);
     ensure!(
         capacity.block_length == block_size,
         "READ CAPACITY(10): block length {} expected {block_size}",
@@ -83,11 +64,7 @@ pub(crate) fn expect_capacity10(
 }
 
 /// READ CAPACITY(16) must report `blocks` blocks of `block_size` bytes.
-pub(crate) fn expect_capacity16(
-    dev: &mut Device<'_>,
-    blocks: u64,
-    block_size: u32,
-) -> Result<Capacity16, String> {
+pub(crate) fn expect_capacity16(dev: &mut Device<'_>, blocks: u64, block_size: u32) -> Result<Capacity16, String> {
     let capacity = read_capacity16(dev)?;
     ensure!(
         capacity.last_lba == blocks - 1,
@@ -104,9 +81,7 @@ pub(crate) fn expect_capacity16(
 }
 
 pub(super) fn run(suite: &mut Suite<'_>) {
-    suite.check("read-capacity10", |dev| {
-        expect_capacity10(dev, dev.blocks, dev.block_size)
-    });
+    suite.check("read-capacity10", |dev| expect_capacity10(dev, dev.blocks, dev.block_size));
     suite.check("read-capacity16", |dev| {
         let capacity = expect_capacity16(dev, dev.blocks, dev.block_size)?;
         let blocks_per_physical = 1u32 << capacity.physical_exponent;
@@ -119,11 +94,7 @@ pub(super) fn run(suite: &mut Suite<'_>) {
     });
     suite.check("read-capacity16.provisioning-matches-vpd-b2", |dev| {
         let capacity = read_capacity16(dev)?;
-        let provisioning = dev
-            .caps
-            .provisioning
-            .clone()
-            .map_err(|e| format!("nothing to compare LBPME with: {e}"))?;
+        let provisioning = dev.caps.provisioning.clone().map_err(|e| format!("nothing to compare LBPME with: {e}"))?;
         let thin_or_resource = provisioning.provisioning_type != 0;
         ensure!(
             capacity.provisioning_management == thin_or_resource,

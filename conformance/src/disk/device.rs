@@ -53,28 +53,12 @@ pub(crate) struct Device<'t> {
 }
 
 impl<'t> Device<'t> {
-    pub(crate) fn new(
-        target: &'t mut dyn ScsiTarget,
-        block_size: u32,
-        blocks: u64,
-        read_only: bool,
-    ) -> Self {
-        Self {
-            target,
-            block_size,
-            blocks,
-            read_only,
-            caps: Capabilities::default(),
-        }
+    pub(crate) fn new(target: &'t mut dyn ScsiTarget, block_size: u32, blocks: u64, read_only: bool) -> Self {
+        Self { target, block_size, blocks, read_only, caps: Capabilities::default() }
     }
 
     /// Run one command; a transport failure becomes the check's failure.
-    pub(crate) fn execute(
-        &mut self,
-        cdb: &[u8],
-        data_out: &[u8],
-        data_in_len: u32,
-    ) -> Result<Response, String> {
+    pub(crate) fn execute(&mut self, cdb: &[u8], data_out: &[u8], data_in_len: u32) -> Result<Response, String> {
         let response = self
             .target
             .execute(cdb, data_out, data_in_len)
@@ -89,12 +73,7 @@ impl<'t> Device<'t> {
     }
 
     /// Run one command that must end GOOD; returns its data-in.
-    pub(crate) fn execute_good(
-        &mut self,
-        cdb: &[u8],
-        data_out: &[u8],
-        data_in_len: u32,
-    ) -> Result<Vec<u8>, String> {
+    pub(crate) fn execute_good(&mut self, cdb: &[u8], data_out: &[u8], data_in_len: u32) -> Result<Vec<u8>, String> {
         let response = self.execute(cdb, data_out, data_in_len)?;
         expect::good(&response).map_err(|e| format!("opcode 0x{:02X}: {e}", cdb[0]))?;
         Ok(response.data_in)
@@ -131,8 +110,7 @@ impl<'t> Device<'t> {
     pub(crate) fn read(&mut self, size: CdbSize, span: Span) -> Result<Vec<u8>, String> {
         let cdb = cdb::block_command(size.read_opcode(), size, 0, span.lba, span.blocks);
         let response = self.execute(&cdb, &[], self.bytes(span.blocks))?;
-        expect::good(&response)
-            .map_err(|e| format!("READ({}) of LBA {}: {e}", size.len(), span.lba))?;
+        expect::good(&response).map_err(|e| format!("READ({}) of LBA {}: {e}", size.len(), span.lba))?;
         expect::data_len(&response, self.bytes(span.blocks) as usize)
             .map_err(|e| format!("READ({}) of LBA {}: {e}", size.len(), span.lba))?;
         Ok(response.data_in)
@@ -141,13 +119,7 @@ impl<'t> Device<'t> {
     /// WRITE(16) `data` at `lba`, which must return GOOD.
     pub(crate) fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), String> {
         let blocks = data.len() as u32 / self.block_size;
-        let cdb = cdb::block_command(
-            CdbSize::Sixteen.write_opcode(),
-            CdbSize::Sixteen,
-            0,
-            lba,
-            blocks,
-        );
+        let cdb = cdb::block_command(CdbSize::Sixteen.write_opcode(), CdbSize::Sixteen, 0, lba, blocks);
         let response = self.execute(&cdb, data, 0)?;
         expect::good(&response).map_err(|e| format!("WRITE(16) of LBA {lba}: {e}"))
     }
@@ -169,9 +141,7 @@ impl<'t> Device<'t> {
         }
         let saved = self.read(CdbSize::Sixteen, span)?;
         let data = pattern::blocks(span.lba, span.blocks, self.block_size, tag);
-        let outcome = self
-            .write(span.lba, &data)
-            .and_then(|()| check(self, &data));
+        let outcome = self.write(span.lba, &data).and_then(|()| check(self, &data));
         self.restore(span.lba, &saved, outcome)
     }
 
@@ -193,9 +163,7 @@ impl<'t> Device<'t> {
         }
         let saved = self.read(CdbSize::Sixteen, window)?;
         let seed = pattern::blocks(span.lba, span.blocks, self.block_size, SEED_TAG);
-        let outcome = self
-            .write(span.lba, &seed)
-            .and_then(|()| self.run_and_compare(window, span, effect, command));
+        let outcome = self.write(span.lba, &seed).and_then(|()| self.run_and_compare(window, span, effect, command));
         self.restore(window.lba, &saved, outcome)
     }
 
@@ -230,18 +198,11 @@ impl<'t> Device<'t> {
     }
 
     /// Write `saved` back at `lba`, folding a failure into `outcome`.
-    fn restore(
-        &mut self,
-        lba: u64,
-        saved: &[u8],
-        outcome: Result<(), String>,
-    ) -> Result<(), String> {
+    fn restore(&mut self, lba: u64, saved: &[u8], outcome: Result<(), String>) -> Result<(), String> {
         match (outcome, self.write(lba, saved)) {
             (outcome, Ok(())) => outcome,
             (Ok(()), Err(e)) => Err(format!("restoring the medium failed: {e}")),
-            (Err(e), Err(restore)) => {
-                Err(format!("{e}; restoring the medium also failed: {restore}"))
-            }
+            (Err(e), Err(restore)) => Err(format!("{e}; restoring the medium also failed: {restore}")),
         }
     }
 }

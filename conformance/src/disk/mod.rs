@@ -73,8 +73,7 @@ const UNIT_ATTENTION_RETRIES: usize = 4;
 /// check fails midway. Against an in-process target of 16 MiB the whole
 /// run takes milliseconds.
 pub fn disk_suite(target: &mut dyn ScsiTarget, params: &DiskParams) -> Vec<CheckOutcome> {
-    if params.block_size == 0 || params.size_bytes / u64::from(params.block_size) < DISK_MIN_BLOCKS
-    {
+    if params.block_size == 0 || params.size_bytes / u64::from(params.block_size) < DISK_MIN_BLOCKS {
         let reason = format!(
             "{} bytes in blocks of {} is not the {DISK_MIN_BLOCKS} blocks the suite needs",
             params.size_bytes, params.block_size
@@ -112,8 +111,7 @@ fn clear_unit_attentions(dev: &mut Device<'_>) {
             return;
         };
         let unit_attention = response.status == STATUS_CHECK_CONDITION
-            && Sense::decode(&response.sense)
-                .is_ok_and(|sense| sense.code.key == KEY_UNIT_ATTENTION);
+            && Sense::decode(&response.sense).is_ok_and(|sense| sense.code.key == KEY_UNIT_ATTENTION);
         if !unit_attention {
             return;
         }

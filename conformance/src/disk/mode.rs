@@ -56,61 +56,29 @@ impl ModeData {
     /// The page `code` (subpage 0), which must be the only page returned
     /// and have SBC-3's length.
     fn only_page(&self, code: u8, len: usize) -> Result<&ModePage, String> {
-        let codes: Vec<String> = self
-            .pages
-            .iter()
-            .map(|page| format!("{:02X}h", page.code))
-            .collect();
+        let codes: Vec<String> = self.pages.iter().map(|page| format!("{:02X}h", page.code)).collect();
         ensure!(
             self.pages.len() == 1 && self.pages[0].code == code && self.pages[0].subpage == 0,
             "asked for page {code:02X}h, got pages [{}]",
             codes.join(", ")
         );
         let page = &self.pages[0];
-        ensure!(
-            page.bytes.len() == len,
-            "page {code:02X}h is {} bytes, expected {len}",
-            page.bytes.len()
-        );
+        ensure!(page.bytes.len() == len, "page {code:02X}h is {} bytes, expected {len}", page.bytes.len());
         Ok(page)
     }
 
     fn parse(data: &[u8], form: Form) -> Result<Self, String> {
         let (header_len, declared, device_specific, long_lba, descriptors_len) = match form {
             Form::Six => {
-                ensure!(
-                    data.len() >= 4,
-                    "mode parameter header: {} bytes, expected 4",
-                    data.len()
-                );
-                (
-                    4,
-                    1 + usize::from(data[0]),
-                    data[2],
-                    false,
-                    usize::from(data[3]),
-                )
+                ensure!(data.len() >= 4, "mode parameter header: {} bytes, expected 4", data.len());
+                (4, 1 + usize::from(data[0]), data[2], false, usize::from(data[3]))
             }
             Form::Ten => {
-                ensure!(
-                    data.len() >= 8,
-                    "mode parameter header: {} bytes, expected 8",
-                    data.len()
-                );
-                (
-                    8,
-                    2 + be(data, 0..2)? as usize,
-                    data[3],
-                    data[4] & 0x01 != 0,
-                    be(data, 6..8)? as usize,
-                )
+                ensure!(data.len() >= 8, "mode parameter header: {} bytes, expected 8", data.len());
+                (8, 2 + be(data, 0..2)? as usize, data[3], data[4] & 0x01 != 0, be(data, 6..8)? as usize)
             }
         };
-        ensure!(
-            declared == data.len(),
-            "MODE DATA LENGTH accounts for {declared} bytes, {} returned",
-            data.len()
-        );
+        ensure!(declared == data.len(), "MODE DATA LENGTH accounts for {declared} bytes, {} returned", data.len());
         ensure!(!long_lba, "LONGLBA=1 although LLBAA was not set");
         ensure!(
             descriptors_len % 8 == 0 && header_len + descriptors_len <= data.len(),
@@ -119,81 +87,43 @@ impl ModeData {
         );
         let block_descriptors = data[header_len..header_len + descriptors_len].to_vec();
         let pages = parse_pages(&data[header_len + descriptors_len..])?;
-        Ok(Self {
-            device_specific,
-            block_descriptors,
-            pages,
-        })
+        Ok(Self { device_specific, block_descriptors, pages })
     }
 }
 
 fn parse_pages(mut rest: &[u8]) -> Result<Vec<ModePage>, String> {
     let mut pages = Vec::new();
     while !rest.is_empty() {
-        ensure!(
-            rest.len() >= 2,
-            "a mode page header is cut off after {} byte",
-            rest.len()
-        );
+        ensure!(rest.len() >= 2, "a mode page header is cut off after {} byte", rest.len());
         let code = rest[0] & 0x3F;
         let sub_page_format = rest[0] & 0x40 != 0;
         let (subpage, len) = if sub_page_format {
-            ensure!(
-                rest.len() >= 4,
-                "the header of subpage of page {code:02X}h is cut off"
-            );
+            ensure!(rest.len() >= 4, "the header of subpage of page {code:02X}h is cut off");
             (rest[1], 4 + be(rest, 2..4)? as usize)
         } else {
             (0, 2 + usize::from(rest[1]))
         };
-        ensure!(
-            len <= rest.len(),
-            "page {code:02X}h claims {len} bytes, only {} remain",
-            rest.len()
-        );
-        pages.push(ModePage {
-            code,
-            subpage,
-            bytes: rest[..len].to_vec(),
-        });
+        ensure!(len <= rest.len(), "page {code:02X}h claims {len} bytes, only {} remain", rest.len());
+        pages.push(ModePage { code, subpage, bytes: rest[..len].to_vec() });
         rest = &rest[len..];
     }
     Ok(pages)
 }
 
-pub(crate) fn mode_sense6(
-    dev: &mut Device<'_>,
-    pc: PageControl,
-    page: u8,
-) -> Result<ModeData, String> {
-    let data = dev.execute_good(
-        &cdb::mode_sense6(pc, page, MODE_SENSE6_ALLOC),
-        &[],
-        MODE_SENSE6_ALLOC.into(),
-    )?;
+pub(crate) fn mode_sense6(dev: &mut Device<'_>, pc: PageControl, page: u8) -> Result<ModeData, String> {
+    let data = dev.execute_good(&cdb::mode_sense6(pc, page, MODE_SENSE6_ALLOC), &[], MODE_SENSE6_ALLOC.into())?;
     ModeData::parse(&data, Form::Six).map_err(|e| format!("MODE SENSE(6): {e}"))
 }
 
-pub(crate) fn mode_sense10(
-    dev: &mut Device<'_>,
-    pc: PageControl,
-    page: u8,
-) -> Result<ModeData, String> {
-    let data = dev.execute_good(
-        &cdb::mode_sense10(pc, page, MODE_SENSE10_ALLOC),
-        &[],
-        MODE_SENSE10_ALLOC.into(),
-    )?;
+pub(crate) fn mode_sense10(dev: &mut Device<'_>, pc: PageControl, page: u8) -> Result<ModeData, String> {
+    let data = dev.execute_good(&cdb::mode_sense10(pc, page, MODE_SENSE10_ALLOC), &[], MODE_SENSE10_ALLOC.into())?;
     ModeData::parse(&data, Form::Ten).map_err(|e| format!("MODE SENSE(10): {e}"))
 }
 
 /// The caching page's `pc` values, fetched with MODE SENSE(10).
 fn caching_page(dev: &mut Device<'_>, pc: PageControl) -> Result<Vec<u8>, String> {
     let data = mode_sense10(dev, pc, CACHING_PAGE)?;
-    Ok(data
-        .only_page(CACHING_PAGE, CACHING_PAGE_LEN)?
-        .bytes
-        .clone())
+    Ok(data.only_page(CACHING_PAGE, CACHING_PAGE_LEN)?.bytes.clone())
 }
 
 /// MODE SELECT(10) of one page (PS cleared, no block descriptors).
@@ -209,15 +139,9 @@ fn set_wce(dev: &mut Device<'_>, page: &[u8], wce: bool) -> Result<(), String> {
     let mut page = page.to_vec();
     page[2] = if wce { page[2] | WCE } else { page[2] & !WCE };
     let response = select_page(dev, &page)?;
-    expect::good(&response)
-        .map_err(|e| format!("MODE SELECT setting WCE={}: {e}", u8::from(wce)))?;
+    expect::good(&response).map_err(|e| format!("MODE SELECT setting WCE={}: {e}", u8::from(wce)))?;
     let now = caching_page(dev, PageControl::Current)?[2] & WCE != 0;
-    ensure!(
-        now == wce,
-        "MODE SELECT set WCE={} but MODE SENSE reads WCE={}",
-        u8::from(wce),
-        u8::from(now)
-    );
+    ensure!(now == wce, "MODE SELECT set WCE={} but MODE SENSE reads WCE={}", u8::from(wce), u8::from(now));
     Ok(())
 }
 
@@ -234,10 +158,7 @@ fn check_block_descriptor(dev: &mut Device<'_>) -> Result<(), String> {
     }
     let blocks = be(descriptors, 0..4)?;
     let reportable = dev.blocks.min(u64::from(u32::MAX));
-    ensure!(
-        blocks == 0 || blocks == reportable,
-        "NUMBER OF LOGICAL BLOCKS {blocks} expected {reportable} (or 0)"
-    );
+    ensure!(blocks == 0 || blocks == reportable, "NUMBER OF LOGICAL BLOCKS {blocks} expected {reportable} (or 0)");
     let block_length = be(descriptors, 5..8)?;
     ensure!(
         block_length == u64::from(dev.block_size),
@@ -252,20 +173,10 @@ fn check_block_descriptor(dev: &mut Device<'_>) -> Result<(), String> {
 fn check_all_pages(dev: &mut Device<'_>) -> Result<(), String> {
     let all = mode_sense10(dev, PageControl::Current, ALL_MODE_PAGES)?;
     for (i, page) in all.pages.iter().enumerate() {
-        let repeated = all.pages[..i]
-            .iter()
-            .any(|p| (p.code, p.subpage) == (page.code, page.subpage));
-        ensure!(
-            !repeated,
-            "page {:02X}h/{:02X}h returned twice",
-            page.code,
-            page.subpage
-        );
+        let repeated = all.pages[..i].iter().any(|p| (p.code, p.subpage) == (page.code, page.subpage));
+        ensure!(!repeated, "page {:02X}h/{:02X}h returned twice", page.code, page.subpage);
     }
-    for (code, len) in [
-        (CACHING_PAGE, CACHING_PAGE_LEN),
-        (CONTROL_PAGE, CONTROL_PAGE_LEN),
-    ] {
+    for (code, len) in [(CACHING_PAGE, CACHING_PAGE_LEN), (CONTROL_PAGE, CONTROL_PAGE_LEN)] {
         let page = all
             .pages
             .iter()
@@ -273,11 +184,7 @@ fn check_all_pages(dev: &mut Device<'_>) -> Result<(), String> {
             .ok_or_else(|| format!("page {code:02X}h missing from all pages"))?;
         let alone = mode_sense10(dev, PageControl::Current, code)?;
         let alone = alone.only_page(code, len)?;
-        expect::same_bytes(
-            &format!("page {code:02X}h among all pages vs alone"),
-            &page.bytes,
-            &alone.bytes,
-        )?;
+        expect::same_bytes(&format!("page {code:02X}h among all pages vs alone"), &page.bytes, &alone.bytes)?;
     }
     Ok(())
 }
@@ -290,13 +197,8 @@ fn check_unsupported_page(dev: &mut Device<'_>) -> Result<(), String> {
         .find(|&code| all.pages.iter().all(|page| page.code != code))
         .ok_or("the device returns every candidate page (3Eh, 3Dh, 2Fh)")?;
     let cdb = cdb::mode_sense6(PageControl::Current, code, MODE_SENSE6_ALLOC);
-    dev.execute_expecting(
-        &cdb,
-        &[],
-        MODE_SENSE6_ALLOC.into(),
-        sense::INVALID_FIELD_IN_CDB,
-    )
-    .map_err(|e| format!("page {code:02X}h: {e}"))?;
+    dev.execute_expecting(&cdb, &[], MODE_SENSE6_ALLOC.into(), sense::INVALID_FIELD_IN_CDB)
+        .map_err(|e| format!("page {code:02X}h: {e}"))?;
     Ok(())
 }
 
@@ -329,8 +231,7 @@ fn check_wce_round_trip(dev: &mut Device<'_>) -> Result<(), String> {
         return toggled.and(restored);
     }
     let response = select_page(dev, &current)?;
-    expect::good(&response)
-        .map_err(|e| format!("MODE SELECT of the unchanged caching page: {e}"))?;
+    expect::good(&response).map_err(|e| format!("MODE SELECT of the unchanged caching page: {e}"))?;
     let mut toggled = current.clone();
     toggled[2] ^= WCE;
     let response = select_page(dev, &toggled)?;
@@ -341,13 +242,11 @@ fn check_wce_round_trip(dev: &mut Device<'_>) -> Result<(), String> {
 
 pub(super) fn run(suite: &mut Suite<'_>) {
     suite.check("mode-sense6.caching-page", |dev| {
-        mode_sense6(dev, PageControl::Current, CACHING_PAGE)?
-            .only_page(CACHING_PAGE, CACHING_PAGE_LEN)?;
+        mode_sense6(dev, PageControl::Current, CACHING_PAGE)?.only_page(CACHING_PAGE, CACHING_PAGE_LEN)?;
         Ok(())
     });
     suite.check("mode-sense6.control-page", |dev| {
-        mode_sense6(dev, PageControl::Current, CONTROL_PAGE)?
-            .only_page(CONTROL_PAGE, CONTROL_PAGE_LEN)?;
+        mode_sense6(dev, PageControl::Current, CONTROL_PAGE)?.only_page(CONTROL_PAGE, CONTROL_PAGE_LEN)?;
         Ok(())
     });
     suite.check("mode-sense6.block-descriptor", check_block_descriptor);

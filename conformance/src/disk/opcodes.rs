@@ -33,16 +33,8 @@ const REQUIRED: [(u8, Option<u16>, u16); 9] = [
     (op::WRITE_10, None, 10),
     (op::READ_16, None, 16),
     (op::WRITE_16, None, 16),
-    (
-        op::SERVICE_ACTION_IN_16,
-        Some(service_action::READ_CAPACITY_16 as u16),
-        16,
-    ),
-    (
-        op::MAINTENANCE_IN,
-        Some(service_action::REPORT_SUPPORTED_OPERATION_CODES as u16),
-        12,
-    ),
+    (op::SERVICE_ACTION_IN_16, Some(service_action::READ_CAPACITY_16 as u16), 16),
+    (op::MAINTENANCE_IN, Some(service_action::REPORT_SUPPORTED_OPERATION_CODES as u16), 12),
 ];
 
 /// The CDB length SPC-4 fixes for an opcode's group, where it fixes one.
@@ -60,33 +52,15 @@ fn all_commands(dev: &mut Device<'_>) -> Result<Vec<Descriptor>, String> {
     let cdb = cdb::report_supported_opcodes(Reporting::All, 0, 0, LIST_ALLOC);
     let data = dev.execute_good(&cdb, &[], LIST_ALLOC)?;
     let declared = 4 + be(&data, 0..4)? as usize;
-    ensure!(
-        declared == data.len(),
-        "COMMAND DATA LENGTH accounts for {declared} bytes, {} returned",
-        data.len()
-    );
+    ensure!(declared == data.len(), "COMMAND DATA LENGTH accounts for {declared} bytes, {} returned", data.len());
     let mut rest = &data[4..];
     let mut descriptors = Vec::new();
     while !rest.is_empty() {
-        ensure!(
-            rest.len() >= 8,
-            "a command descriptor is cut off after {} bytes",
-            rest.len()
-        );
+        ensure!(rest.len() >= 8, "a command descriptor is cut off after {} bytes", rest.len());
         // CTDP: a 12-byte command timeouts descriptor follows, although RCTD was clear.
-        ensure!(
-            rest[5] & 0x02 == 0,
-            "CTDP=1 for opcode 0x{:02X} although RCTD was clear",
-            rest[0]
-        );
-        let service_action = (rest[5] & 0x01 != 0)
-            .then(|| be(rest, 2..4).map(|sa| sa as u16))
-            .transpose()?;
-        descriptors.push(Descriptor {
-            opcode: rest[0],
-            service_action,
-            cdb_len: be(rest, 6..8)? as u16,
-        });
+        ensure!(rest[5] & 0x02 == 0, "CTDP=1 for opcode 0x{:02X} although RCTD was clear", rest[0]);
+        let service_action = (rest[5] & 0x01 != 0).then(|| be(rest, 2..4).map(|sa| sa as u16)).transpose()?;
+        descriptors.push(Descriptor { opcode: rest[0], service_action, cdb_len: be(rest, 6..8)? as u16 });
         rest = &rest[8..];
     }
     Ok(descriptors)
@@ -98,9 +72,7 @@ fn check_all_commands(dev: &mut Device<'_>) -> Result<(), String> {
         let found = list
             .iter()
             .find(|d| d.opcode == opcode && d.service_action == service_action)
-            .ok_or_else(|| {
-                format!("opcode 0x{opcode:02X} service action {service_action:?} not listed")
-            })?;
+            .ok_or_else(|| format!("opcode 0x{opcode:02X} service action {service_action:?} not listed"))?;
         ensure!(
             found.cdb_len == cdb_len,
             "opcode 0x{opcode:02X} listed with CDB length {} expected {cdb_len}",
@@ -108,15 +80,8 @@ fn check_all_commands(dev: &mut Device<'_>) -> Result<(), String> {
         );
     }
     for (i, descriptor) in list.iter().enumerate() {
-        let Descriptor {
-            opcode,
-            service_action,
-            cdb_len,
-        } = *descriptor;
-        ensure!(
-            opcode != op::UNKNOWN,
-            "lists opcode 0x{opcode:02X}, which it rejects"
-        );
+        let Descriptor { opcode, service_action, cdb_len } = *descriptor;
+        ensure!(opcode != op::UNKNOWN, "lists opcode 0x{opcode:02X}, which it rejects");
         ensure!(
             !list[..i].contains(descriptor),
             "opcode 0x{opcode:02X} service action {service_action:?} listed twice"
@@ -148,21 +113,9 @@ fn check_one_supported(
         "SUPPORT {support:03b} for opcode 0x{opcode:02X}, expected 011b"
     );
     let size = be(&data, 2..4)?;
-    ensure!(
-        size == u64::from(cdb_len),
-        "CDB SIZE {size} expected {cdb_len}"
-    );
-    ensure!(
-        data.len() == 4 + usize::from(cdb_len),
-        "{} bytes returned, expected {}",
-        data.len(),
-        4 + cdb_len
-    );
-    ensure!(
-        data[4] == opcode,
-        "CDB USAGE DATA starts with 0x{:02X}, expected the opcode",
-        data[4]
-    );
+    ensure!(size == u64::from(cdb_len), "CDB SIZE {size} expected {cdb_len}");
+    ensure!(data.len() == 4 + usize::from(cdb_len), "{} bytes returned, expected {}", data.len(), 4 + cdb_len);
+    ensure!(data[4] == opcode, "CDB USAGE DATA starts with 0x{:02X}, expected the opcode", data[4]);
     Ok(())
 }
 
@@ -173,43 +126,25 @@ pub(super) fn run(suite: &mut Suite<'_>) {
     });
     suite.check("report-supported-opcodes.service-action", |dev| {
         let action = service_action::READ_CAPACITY_16.into();
-        check_one_supported(
-            dev,
-            Reporting::OpcodeAndServiceAction,
-            op::SERVICE_ACTION_IN_16,
-            action,
-            16,
-        )
+        check_one_supported(dev, Reporting::OpcodeAndServiceAction, op::SERVICE_ACTION_IN_16, action, 16)
     });
     suite.check("report-supported-opcodes.one-unsupported", |dev| {
         let cdb = cdb::report_supported_opcodes(Reporting::OpcodeOnly, op::UNKNOWN, 0, ONE_ALLOC);
         let data = dev.execute_good(&cdb, &[], ONE_ALLOC)?;
         let support = be(&data, 1..2)? as u8 & 0x07;
-        ensure!(
-            support == NOT_SUPPORTED,
-            "SUPPORT {support:03b} for opcode 0x{:02X}, expected 001b",
-            op::UNKNOWN
-        );
+        ensure!(support == NOT_SUPPORTED, "SUPPORT {support:03b} for opcode 0x{:02X}, expected 001b", op::UNKNOWN);
         Ok(())
     });
     suite.check("report-supported-opcodes.service-action-required", |dev| {
         // Reporting option 001b names an opcode that has service actions.
-        let cdb = cdb::report_supported_opcodes(
-            Reporting::OpcodeOnly,
-            op::SERVICE_ACTION_IN_16,
-            0,
-            ONE_ALLOC,
-        );
+        let cdb = cdb::report_supported_opcodes(Reporting::OpcodeOnly, op::SERVICE_ACTION_IN_16, 0, ONE_ALLOC);
         dev.execute_expecting(&cdb, &[], ONE_ALLOC, sense::INVALID_FIELD_IN_CDB)?;
         Ok(())
     });
-    suite.check(
-        "report-supported-opcodes.reserved-reporting-options",
-        |dev| {
-            let cdb = cdb::report_supported_opcodes(Reporting::Reserved, 0, 0, ONE_ALLOC);
-            let response = dev.execute(&cdb, &[], ONE_ALLOC)?;
-            expect::sense(&response, sense::INVALID_FIELD_IN_CDB)?;
-            Ok(())
-        },
-    );
+    suite.check("report-supported-opcodes.reserved-reporting-options", |dev| {
+        let cdb = cdb::report_supported_opcodes(Reporting::Reserved, 0, 0, ONE_ALLOC);
+        let response = dev.execute(&cdb, &[], ONE_ALLOC)?;
+        expect::sense(&response, sense::INVALID_FIELD_IN_CDB)?;
+        Ok(())
+    });
 }

@@ -25,22 +25,12 @@ pub(super) fn run(suite: &mut Suite<'_>) {
     for size in CdbSize::ALL {
         suite.check(format!("read-only.write{}", size.len()), move |dev| {
             let data = pattern::blocks(span.lba, 1, dev.block_size, size.write_opcode());
-            refused(
-                dev,
-                span,
-                &cdb::block_command(size.write_opcode(), size, 0, span.lba, 1),
-                &data,
-            )
+            refused(dev, span, &cdb::block_command(size.write_opcode(), size, 0, span.lba, 1), &data)
         });
     }
     suite.check("read-only.write-same16", move |dev| {
         let data = pattern::blocks(span.lba, 1, dev.block_size, cdb::op::WRITE_SAME_16);
-        refused(
-            dev,
-            span,
-            &cdb::block_command(cdb::op::WRITE_SAME_16, CdbSize::Sixteen, 0, span.lba, 1),
-            &data,
-        )
+        refused(dev, span, &cdb::block_command(cdb::op::WRITE_SAME_16, CdbSize::Sixteen, 0, span.lba, 1), &data)
     });
     let unmap = suite.dev.caps.unmap().map(drop);
     suite.check_if("read-only.unmap", unmap, move |dev, ()| {
@@ -48,19 +38,10 @@ pub(super) fn run(suite: &mut Suite<'_>) {
         refused(dev, span, &cdb::unmap(0, list.len() as u16), &list)
     });
     let compare_and_write = suite.dev.caps.compare_and_write().map(drop);
-    suite.check_if(
-        "read-only.compare-and-write",
-        compare_and_write,
-        move |dev, ()| {
-            // The verify data matches, so only write protection can refuse it.
-            let current = dev.read(CdbSize::Sixteen, span)?;
-            let write = pattern::blocks(span.lba, 1, dev.block_size, cdb::op::COMPARE_AND_WRITE);
-            refused(
-                dev,
-                span,
-                &cdb::compare_and_write(span.lba, 1),
-                &[current, write].concat(),
-            )
-        },
-    );
+    suite.check_if("read-only.compare-and-write", compare_and_write, move |dev, ()| {
+        // The verify data matches, so only write protection can refuse it.
+        let current = dev.read(CdbSize::Sixteen, span)?;
+        let write = pattern::blocks(span.lba, 1, dev.block_size, cdb::op::COMPARE_AND_WRITE);
+        refused(dev, span, &cdb::compare_and_write(span.lba, 1), &[current, write].concat())
+    });
 }

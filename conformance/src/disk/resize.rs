@@ -14,13 +14,8 @@ const GROWTH_BLOCKS: u64 = 256;
 
 /// The unit attention must come with the next command, and only with it.
 fn expect_one_unit_attention(dev: &mut Device<'_>) -> Result<(), String> {
-    dev.execute_expecting(
-        &cdb::test_unit_ready(),
-        &[],
-        0,
-        sense::CAPACITY_DATA_HAS_CHANGED,
-    )
-    .map_err(|e| format!("first TEST UNIT READY after the resize: {e}"))?;
+    dev.execute_expecting(&cdb::test_unit_ready(), &[], 0, sense::CAPACITY_DATA_HAS_CHANGED)
+        .map_err(|e| format!("first TEST UNIT READY after the resize: {e}"))?;
     let response = dev.execute(&cdb::test_unit_ready(), &[], 0)?;
     expect::good(&response).map_err(|e| format!("second TEST UNIT READY after the resize: {e}"))
 }
@@ -39,12 +34,10 @@ pub(super) fn run(suite: &mut Suite<'_>, size_bytes: u64) {
         expect_capacity10(dev, new_blocks, block_size)
     });
     suite.check("resize.new-blocks-readable", move |dev| {
-        dev.read(CdbSize::Sixteen, Span::new(new_blocks - 1, 1))
-            .map(drop)
+        dev.read(CdbSize::Sixteen, Span::new(new_blocks - 1, 1)).map(drop)
     });
     suite.check("resize.restore", move |dev| {
-        dev.resize(size_bytes)
-            .map_err(|e| format!("shrinking back to {size_bytes} bytes: {e}"))?;
+        dev.resize(size_bytes).map_err(|e| format!("shrinking back to {size_bytes} bytes: {e}"))?;
         expect_one_unit_attention(dev)?;
         expect_capacity16(dev, old_blocks, block_size).map(drop)
     });

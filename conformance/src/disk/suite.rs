@@ -13,10 +13,7 @@ pub(crate) struct Suite<'t> {
 
 impl<'t> Suite<'t> {
     pub(crate) fn new(dev: Device<'t>) -> Self {
-        Self {
-            dev,
-            outcomes: Vec::new(),
-        }
+        Self { dev, outcomes: Vec::new() }
     }
 
     pub(crate) fn into_outcomes(self) -> Vec<CheckOutcome> {
@@ -25,19 +22,10 @@ impl<'t> Suite<'t> {
 
     /// Run one check. A panic (a bug in the suite or the target adapter)
     /// fails that check instead of taking the whole run down.
-    pub(crate) fn check(
-        &mut self,
-        name: impl Into<String>,
-        check: impl FnOnce(&mut Device<'t>) -> Result<(), String>,
-    ) {
+    pub(crate) fn check(&mut self, name: impl Into<String>, check: impl FnOnce(&mut Device<'t>) -> Result<(), String>) {
         let dev = &mut self.dev;
-        let result =
-            panic::catch_unwind(AssertUnwindSafe(|| check(dev))).unwrap_or_else(|payload| {
-                Err(format!(
-                    "check panicked: {}",
-                    panic_message(payload.as_ref())
-                ))
-            });
+        let result = panic::catch_unwind(AssertUnwindSafe(|| check(dev)))
+            .unwrap_or_else(|payload| Err(format!("check panicked: {}", panic_message(payload.as_ref()))));
         self.outcomes.push(match result {
             Ok(()) => CheckOutcome::pass(name),
             Err(reason) => CheckOutcome::fail(name, reason),

@@ -7,11 +7,7 @@ use crate::expect;
 use crate::sense;
 
 fn sync_cdb(size: CdbSize, span: Span) -> Vec<u8> {
-    let opcode = if size == CdbSize::Ten {
-        cdb::op::SYNCHRONIZE_CACHE_10
-    } else {
-        cdb::op::SYNCHRONIZE_CACHE_16
-    };
+    let opcode = if size == CdbSize::Ten { cdb::op::SYNCHRONIZE_CACHE_10 } else { cdb::op::SYNCHRONIZE_CACHE_16 };
     cdb::block_command(opcode, size, 0, span.lba, span.blocks)
 }
 
@@ -23,16 +19,10 @@ fn register(suite: &mut Suite<'_>, size: CdbSize) {
     suite.check(name("whole-medium"), move |dev| {
         expect::good(&dev.execute(&sync_cdb(size, Span::new(0, 0)), &[], 0)?)
     });
-    suite.check(name("range"), move |dev| {
-        expect::good(&dev.execute(&sync_cdb(size, Span::new(middle, 16)), &[], 0)?)
-    });
+    suite
+        .check(name("range"), move |dev| expect::good(&dev.execute(&sync_cdb(size, Span::new(middle, 16)), &[], 0)?));
     suite.check(name("past-end"), move |dev| {
-        dev.execute_expecting(
-            &sync_cdb(size, Span::new(last, 2)),
-            &[],
-            0,
-            sense::LBA_OUT_OF_RANGE,
-        )?;
+        dev.execute_expecting(&sync_cdb(size, Span::new(last, 2)), &[], 0, sense::LBA_OUT_OF_RANGE)?;
         Ok(())
     });
 }

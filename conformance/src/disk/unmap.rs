@@ -27,25 +27,15 @@ pub(super) fn run(suite: &mut Suite<'_>) {
     let (blocks, last) = (dev.blocks, dev.last_lba());
     let limits = dev.caps.unmap().cloned();
     let supported = || limits.as_ref().map(drop).map_err(Clone::clone);
-    let anchor_supported = dev
-        .caps
-        .provisioning
-        .as_ref()
-        .is_ok_and(|provisioning| provisioning.anchor);
+    let anchor_supported = dev.caps.provisioning.as_ref().is_ok_and(|provisioning| provisioning.anchor);
     let zeroes = dev.caps.unmapped_reads_zero().is_ok();
     let max_lbas = limits.as_ref().map_or(0, |limits| limits.max_unmap_lbas);
     let span = Span::new(blocks / 4, UNMAP_BLOCKS.min(max_lbas.max(1)));
 
     suite.check_if("unmap.range", supported(), move |dev, ()| {
         // Without LBPRZ unmapped blocks may read back anything; only the neighbours are checked.
-        let effect = if zeroes {
-            Effect::Zeroed
-        } else {
-            Effect::Unspecified
-        };
-        dev.expect_effect(span, effect, |dev, _| {
-            expect::good(&unmap(dev, 0, &[(span.lba, span.blocks)])?)
-        })
+        let effect = if zeroes { Effect::Zeroed } else { Effect::Unspecified };
+        dev.expect_effect(span, effect, |dev, _| expect::good(&unmap(dev, 0, &[(span.lba, span.blocks)])?))
     });
     suite.check_if("unmap.past-end", supported(), move |dev, ()| {
         dev.expect_effect(Span::new(last, 1), Effect::Unchanged, |dev, _| {
@@ -73,10 +63,7 @@ pub(super) fn run(suite: &mut Suite<'_>) {
     });
     suite.check_if("unmap.anchor-unsupported", anchor, move |dev, ()| {
         dev.expect_effect(span, Effect::Unchanged, |dev, _| {
-            expect::sense(
-                &unmap(dev, ANCHOR, &[(span.lba, span.blocks)])?,
-                sense::INVALID_FIELD_IN_CDB,
-            )?;
+            expect::sense(&unmap(dev, ANCHOR, &[(span.lba, span.blocks)])?, sense::INVALID_FIELD_IN_CDB)?;
             Ok(())
         })
     });
@@ -90,10 +77,7 @@ pub(super) fn run(suite: &mut Suite<'_>) {
     });
     suite.check_if("unmap.over-max-lba-count", over_limit, |dev, count| {
         dev.expect_effect(Span::new(0, 1), Effect::Unchanged, |dev, _| {
-            expect::sense(
-                &unmap(dev, 0, &[(0, count)])?,
-                sense::INVALID_FIELD_IN_PARAMETER_LIST,
-            )?;
+            expect::sense(&unmap(dev, 0, &[(0, count)])?, sense::INVALID_FIELD_IN_PARAMETER_LIST)?;
             Ok(())
         })
     });

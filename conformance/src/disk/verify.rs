@@ -11,11 +11,7 @@ use crate::sense;
 const COMPARED_BLOCKS: u32 = 4;
 
 fn verify_cdb(size: CdbSize, flags: u8, span: Span) -> Vec<u8> {
-    let opcode = if size == CdbSize::Ten {
-        cdb::op::VERIFY_10
-    } else {
-        cdb::op::VERIFY_16
-    };
+    let opcode = if size == CdbSize::Ten { cdb::op::VERIFY_10 } else { cdb::op::VERIFY_16 };
     cdb::block_command(opcode, size, flags, span.lba, span.blocks)
 }
 

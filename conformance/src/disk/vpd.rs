@@ -23,27 +23,15 @@ pub(crate) const SBC3_PAGE_LENGTH: u64 = 0x3C;
 /// accounts for exactly the bytes returned.
 pub(crate) fn fetch(dev: &mut Device<'_>, code: u8) -> Result<Vec<u8>, String> {
     let page = dev
-        .execute_good(
-            &cdb::inquiry(true, code, PAGE_ALLOC),
-            &[],
-            PAGE_ALLOC.into(),
-        )
+        .execute_good(&cdb::inquiry(true, code, PAGE_ALLOC), &[], PAGE_ALLOC.into())
         .map_err(|e| format!("VPD page {code:02X}h: {e}"))?;
-    ensure!(
-        page.len() >= 4,
-        "VPD page {code:02X}h: {} bytes, less than its header",
-        page.len()
-    );
+    ensure!(page.len() >= 4, "VPD page {code:02X}h: {} bytes, less than its header", page.len());
     ensure!(
         page[0] == 0x00,
         "VPD page {code:02X}h: peripheral byte 0x{:02X}, expected 0x00 (connected direct-access)",
         page[0]
     );
-    ensure!(
-        page[1] == code,
-        "VPD page {code:02X}h: page code byte says {:02X}h",
-        page[1]
-    );
+    ensure!(page[1] == code, "VPD page {code:02X}h: page code byte says {:02X}h", page[1]);
     let declared = 4 + be(&page, 2..4)? as usize;
     ensure!(
         declared == page.len(),
@@ -90,8 +78,7 @@ impl BlockLimits {
             max_unmap_lbas: be(page, 20..24)? as u32,
             max_unmap_descriptors: be(page, 24..28)? as u32,
             optimal_unmap_granularity: be(page, 28..32)? as u32,
-            unmap_granularity_alignment: (alignment & 0x8000_0000 != 0)
-                .then_some(alignment & 0x7FFF_FFFF),
+            unmap_granularity_alignment: (alignment & 0x8000_0000 != 0).then_some(alignment & 0x7FFF_FFFF),
             max_write_same: be(page, 36..44)?,
         })
     }
@@ -116,11 +103,7 @@ pub(crate) struct Provisioning {
 
 impl Provisioning {
     pub(crate) fn parse(page: &[u8]) -> Result<Self, String> {
-        ensure!(
-            page.len() >= 8,
-            "VPD page B2h: {} bytes, SBC-3 requires at least 8",
-            page.len()
-        );
+        ensure!(page.len() >= 8, "VPD page B2h: {} bytes, SBC-3 requires at least 8", page.len());
         Ok(Self {
             unmap: page[5] & 0x80 != 0,
             write_same16_unmap: page[5] & 0x40 != 0,
@@ -160,16 +143,7 @@ mod tests {
 
     #[test]
     fn provisioning_bits() {
-        let page = [
-            0,
-            LOGICAL_BLOCK_PROVISIONING,
-            0,
-            4,
-            0,
-            0x80 | 0x20 | 0x04 | 0x02,
-            0x02,
-            0,
-        ];
+        let page = [0, LOGICAL_BLOCK_PROVISIONING, 0, 4, 0, 0x80 | 0x20 | 0x04 | 0x02, 0x02, 0];
         let provisioning = Provisioning::parse(&page).unwrap();
         assert!(provisioning.unmap && provisioning.write_same10_unmap && provisioning.anchor);
         assert!(!provisioning.write_same16_unmap);

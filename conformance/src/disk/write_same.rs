@@ -12,11 +12,7 @@ use crate::sense;
 const FILL_BLOCKS: u32 = 16;
 
 fn write_same_cdb(size: CdbSize, flags: u8, span: Span) -> Vec<u8> {
-    let opcode = if size == CdbSize::Ten {
-        cdb::op::WRITE_SAME_10
-    } else {
-        cdb::op::WRITE_SAME_16
-    };
+    let opcode = if size == CdbSize::Ten { cdb::op::WRITE_SAME_10 } else { cdb::op::WRITE_SAME_16 };
     cdb::block_command(opcode, size, flags, span.lba, span.blocks)
 }
 
@@ -37,45 +33,24 @@ fn fill(
 
 /// `Ok` if WRITE SAME of `size` may unmap and unmapped blocks read zeroes.
 fn unmap_reads_zero(dev: &Device<'_>, size: CdbSize) -> Result<(), String> {
-    let provisioning = dev
-        .caps
-        .provisioning
-        .as_ref()
-        .map_err(|e| format!("no VPD page B2h: {e}"))?;
+    let provisioning = dev.caps.provisioning.as_ref().map_err(|e| format!("no VPD page B2h: {e}"))?;
     let (supported, bit) = match size {
         CdbSize::Ten => (provisioning.write_same10_unmap, "LBPWS10"),
         _ => (provisioning.write_same16_unmap, "LBPWS"),
     };
-    ensure!(
-        supported,
-        "VPD page B2h reports {bit}=0 (WRITE SAME({}) cannot unmap)",
-        size.len()
-    );
+    ensure!(supported, "VPD page B2h reports {bit}=0 (WRITE SAME({}) cannot unmap)", size.len());
     dev.caps.unmapped_reads_zero()
 }
 
 fn register(suite: &mut Suite<'_>, size: CdbSize) {
     let dev = &suite.dev;
     let name = |case: &str| format!("write-same{}.{case}", size.len());
-    let max = dev
-        .caps
-        .limits
-        .as_ref()
-        .map_or(0, |limits| limits.max_write_same);
-    let blocks = if max == 0 {
-        FILL_BLOCKS
-    } else {
-        FILL_BLOCKS.min(max as u32)
-    };
+    let max = dev.caps.limits.as_ref().map_or(0, |limits| limits.max_write_same);
+    let blocks = if max == 0 { FILL_BLOCKS } else { FILL_BLOCKS.min(max as u32) };
     let span = Span::new(dev.blocks / 3, blocks);
     let unmap = unmap_reads_zero(dev, size);
     suite.check(name("fill"), move |dev| {
-        let block = pattern::blocks(
-            span.lba,
-            1,
-            dev.block_size,
-            write_same_cdb(size, 0, span)[0],
-        );
+        let block = pattern::blocks(span.lba, 1, dev.block_size, write_same_cdb(size, 0, span)[0]);
         let filled = block.repeat(span.blocks as usize);
         fill(dev, size, 0, span, &block, Effect::Holds(&filled))
     });
@@ -102,23 +77,16 @@ pub(super) fn run(suite: &mut Suite<'_>) {
     });
     let non_zero = match &suite.dev.caps.limits {
         Ok(limits) if limits.write_same_non_zero => Ok(()),
-        Ok(_) => Err(
-            "VPD page B0h reports WSNZ=0: zero blocks means the rest of the medium, not exercised"
-                .into(),
-        ),
+        Ok(_) => Err("VPD page B0h reports WSNZ=0: zero blocks means the rest of the medium, not exercised".into()),
         Err(e) => Err(format!("no VPD page B0h: {e}")),
     };
     let lba = suite.dev.blocks / 3;
-    suite.check_if(
-        "write-same16.zero-blocks-rejected",
-        non_zero,
-        move |dev, ()| {
-            dev.expect_effect(Span::new(lba, 1), Effect::Unchanged, |dev, _| {
-                let block = pattern::blocks(lba, 1, dev.block_size, cdb::op::WRITE_SAME_16);
-                let cdb = write_same_cdb(CdbSize::Sixteen, 0, Span::new(lba, 0));
-                dev.execute_expecting(&cdb, &block, 0, sense::INVALID_FIELD_IN_CDB)?;
-                Ok(())
-            })
-        },
-    );
+    suite.check_if("write-same16.zero-blocks-rejected", non_zero, move |dev, ()| {
+        dev.expect_effect(Span::new(lba, 1), Effect::Unchanged, |dev, _| {
+            let block = pattern::blocks(lba, 1, dev.block_size, cdb::op::WRITE_SAME_16);
+            let cdb = write_same_cdb(CdbSize::Sixteen, 0, Span::new(lba, 0));
+            dev.execute_expecting(&cdb, &block, 0, sense::INVALID_FIELD_IN_CDB)?;
+            Ok(())
+        })
+    });
 }

@@ -91,12 +91,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn write_from_data_out(
-        &self,
-        offset: u64,
-        len: u32,
-        data_out_offset: u32,
-    ) -> Result<(), IoError> {
+    fn write_from_data_out(&self, offset: u64, len: u32, data_out_offset: u32) -> Result<(), IoError> {
         let backing = &mut *self.writable()?;
         let from = range(data_out_offset.into(), len.into(), backing.data_out.len())?;
         let to = range(offset, len.into(), backing.medium.len())?;
@@ -130,11 +125,7 @@ pub struct FileTarget {
 impl FileTarget {
     /// Open the handler with `config` over `medium`.
     pub fn open(config: &str, medium: Vec<u8>, read_only_store: bool) -> Self {
-        let backing = Rc::new(RefCell::new(Backing {
-            medium,
-            read_only: read_only_store,
-            ..Backing::default()
-        }));
+        let backing = Rc::new(RefCell::new(Backing { medium, read_only: read_only_store, ..Backing::default() }));
         let store = Box::new(MemoryStore(Rc::clone(&backing)));
         let disk = FileDisk::open(config, Some(store)).expect("the file handler opens");
         Self { disk, backing }
@@ -147,25 +138,14 @@ impl FileTarget {
 }
 
 impl ScsiTarget for FileTarget {
-    fn execute(
-        &mut self,
-        cdb: &[u8],
-        data_out: &[u8],
-        data_in_len: u32,
-    ) -> Result<Response, String> {
+    fn execute(&mut self, cdb: &[u8], data_out: &[u8], data_in_len: u32) -> Result<Response, String> {
         {
             let mut backing = self.backing.borrow_mut();
             backing.data_out = data_out.to_vec();
             backing.data_in = vec![0; data_in_len as usize];
         }
-        let command = Command {
-            cdb,
-            data_out_len: data_out.len() as u32,
-            data_in_len,
-        };
-        let completion = self
-            .disk
-            .handle(&command, &mut MemoryTransfer(Rc::clone(&self.backing)));
+        let command = Command { cdb, data_out_len: data_out.len() as u32, data_in_len };
+        let completion = self.disk.handle(&command, &mut MemoryTransfer(Rc::clone(&self.backing)));
         let mut data_in = std::mem::take(&mut self.backing.borrow_mut().data_in);
         if completion.data_in_len > data_in_len {
             return Err(format!(
@@ -174,18 +154,11 @@ impl ScsiTarget for FileTarget {
             ));
         }
         data_in.truncate(completion.data_in_len as usize);
-        Ok(Response {
-            status: completion.status,
-            sense: completion.sense,
-            data_in,
-        })
+        Ok(Response { status: completion.status, sense: completion.sense, data_in })
     }
 
     fn resize(&mut self, new_size: u64) -> Result<(), String> {
-        self.backing
-            .borrow_mut()
-            .medium
-            .resize(new_size as usize, 0);
+        self.backing.borrow_mut().medium.resize(new_size as usize, 0);
         self.disk.resized(new_size);
         Ok(())
     }
@@ -194,13 +167,7 @@ impl ScsiTarget for FileTarget {
 /// A medium whose every byte depends on its offset, so lost or misplaced
 /// data shows.
 pub fn patterned_medium(size: usize) -> Vec<u8> {
-    (0..size)
-        .map(|offset| {
-            (offset as u64)
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .to_be_bytes()[0]
-        })
-        .collect()
+    (0..size).map(|offset| (offset as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes()[0]).collect()
 }
 
 /// Print outcomes as `tcmu-wasm check` would, and the failed ones' names.
@@ -208,9 +175,5 @@ pub fn report(outcomes: &[CheckOutcome]) -> Vec<&str> {
     for outcome in outcomes {
         println!("{outcome}");
     }
-    outcomes
-        .iter()
-        .filter(|outcome| !outcome.passed())
-        .map(|outcome| outcome.name.as_str())
-        .collect()
+    outcomes.iter().filter(|outcome| !outcome.passed()).map(|outcome| outcome.name.as_str()).collect()
 }

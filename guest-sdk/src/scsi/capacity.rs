@@ -48,10 +48,7 @@ mod tests {
     #[test]
     fn read_capacity_10_saturates() {
         assert_eq!(read_capacity_10_data(99, 512), [0, 0, 0, 99, 0, 0, 2, 0]);
-        assert_eq!(
-            read_capacity_10_data(1 << 32, 4096),
-            [0xff, 0xff, 0xff, 0xff, 0, 0, 0x10, 0]
-        );
+        assert_eq!(read_capacity_10_data(1 << 32, 4096), [0xff, 0xff, 0xff, 0xff, 0, 0, 0x10, 0]);
     }
 
     #[test]

@@ -22,9 +22,7 @@ use crate::sense::{INVALID_FIELD_IN_CDB, Sense};
 /// The first `N` bytes of `cdb`, or INVALID FIELD IN CDB when the CDB is
 /// shorter than its operation code requires.
 fn fixed_len<const N: usize>(cdb: &[u8]) -> Result<&[u8; N], Sense> {
-    cdb.get(..N)
-        .and_then(|head| head.try_into().ok())
-        .ok_or_else(|| Sense::from(INVALID_FIELD_IN_CDB))
+    cdb.get(..N).and_then(|head| head.try_into().ok()).ok_or_else(|| Sense::from(INVALID_FIELD_IN_CDB))
 }
 
 /// The 3-bit RDPROTECT/WRPROTECT/VRPROTECT field of byte 1.

@@ -101,21 +101,15 @@ impl<'a> StandardInquiry<'a> {
     /// Encode: 36 bytes, or 58 plus two per version descriptor when there
     /// are any. Identification strings longer than their field are cut.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let descriptors = &self.version_descriptors
-            [..self.version_descriptors.len().min(MAX_VERSION_DESCRIPTORS)];
-        let len = if descriptors.is_empty() {
-            SHORT_LEN
-        } else {
-            VERSION_DESCRIPTORS_AT + 2 * descriptors.len()
-        };
+        let descriptors = &self.version_descriptors[..self.version_descriptors.len().min(MAX_VERSION_DESCRIPTORS)];
+        let len = if descriptors.is_empty() { SHORT_LEN } else { VERSION_DESCRIPTORS_AT + 2 * descriptors.len() };
         let mut d = vec![0u8; len];
         d[0] = self.peripheral_type & 0x1f; // qualifier 000b: the unit is connected
         d[1] = if self.removable { 0x80 } else { 0 };
         d[2] = self.version;
         d[3] = 0x02; // response data format 2
         d[4] = (len - 5) as u8;
-        d[5] =
-            (self.tpgs & 0b11) << 4 | u8::from(self.third_party_copy) << 3 | u8::from(self.protect);
+        d[5] = (self.tpgs & 0b11) << 4 | u8::from(self.third_party_copy) << 3 | u8::from(self.protect);
         d[7] = u8::from(self.cmdque) << 1;
         put_ascii(&mut d[8..16], self.vendor);
         put_ascii(&mut d[16..32], self.product);

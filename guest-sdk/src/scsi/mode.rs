@@ -75,13 +75,7 @@ pub struct ModePage {
 impl ModePage {
     /// A page nothing may change: current and default are `values`.
     pub fn fixed(code: u8, subpage: u8, values: Vec<u8>) -> Self {
-        Self {
-            code,
-            subpage,
-            changeable: vec![0; values.len()],
-            default: values.clone(),
-            current: values,
-        }
+        Self { code, subpage, changeable: vec![0; values.len()], default: values.clone(), current: values }
     }
 
     /// Check a page sent with MODE SELECT against this one and return its
@@ -91,25 +85,15 @@ impl ModePage {
     /// the page length or at the first offending bit.
     pub fn apply(&self, sent: &SentModePage<'_>) -> Result<Vec<u8>, Sense> {
         if sent.parameters.len() != self.current.len() {
-            return Err(Sense::invalid_parameter_field(
-                sent.length_field_offset(),
-                None,
-            ));
+            return Err(Sense::invalid_parameter_field(sent.length_field_offset(), None));
         }
-        let fixed_bits = self
-            .current
-            .iter()
-            .zip(&self.changeable)
-            .zip(sent.parameters);
+        let fixed_bits = self.current.iter().zip(&self.changeable).zip(sent.parameters);
         for (i, ((&current, &changeable), &wanted)) in fixed_bits.enumerate() {
             let forbidden = (current ^ wanted) & !changeable;
             if forbidden != 0 {
                 let bit = 7 - forbidden.leading_zeros() as u8;
                 let byte = sent.parameters_offset() + i;
-                return Err(Sense::invalid_parameter_field(
-                    field_offset(byte),
-                    Some(bit),
-                ));
+                return Err(Sense::invalid_parameter_field(field_offset(byte), Some(bit)));
             }
         }
         Ok(sent.parameters.to_vec())
@@ -174,10 +158,7 @@ pub fn mode_sense_data(
     let descriptor = block_descriptor.filter(|_| !request.dbd).map(|d| {
         // Nothing in a block descriptor is changeable.
         let d = match request.page_control {
-            PageControl::Changeable => BlockDescriptor {
-                blocks: 0,
-                block_length: 0,
-            },
+            PageControl::Changeable => BlockDescriptor { blocks: 0, block_length: 0 },
             _ => d,
         };
         encode_block_descriptor(d, long_lba)
@@ -186,24 +167,10 @@ pub fn mode_sense_data(
 
     let mut data = match request.form {
         ModeForm::Six => {
-            vec![
-                0,
-                header.medium_type,
-                header.device_specific,
-                descriptor.len() as u8,
-            ]
+            vec![0, header.medium_type, header.device_specific, descriptor.len() as u8]
         }
         ModeForm::Ten => {
-            let mut h = vec![
-                0,
-                0,
-                header.medium_type,
-                header.device_specific,
-                u8::from(long_lba),
-                0,
-                0,
-                0,
-            ];
+            let mut h = vec![0, 0, header.medium_type, header.device_specific, u8::from(long_lba), 0, 0, 0];
             put_be16(&mut h[6..], descriptor.len() as u16);
             h
         }
@@ -228,10 +195,7 @@ pub fn mode_sense_data(
     Ok(data)
 }
 
-fn select_pages<'p>(
-    request: &ModeSense,
-    pages: &'p [ModePage],
-) -> Result<Vec<&'p ModePage>, Sense> {
+fn select_pages<'p>(request: &ModeSense, pages: &'p [ModePage]) -> Result<Vec<&'p ModePage>, Sense> {
     let subpages_wanted = |page: &ModePage| match request.subpage_code {
         ALL_SUBPAGES => true,
         subpage => page.subpage == subpage,
@@ -243,17 +207,11 @@ fn select_pages<'p>(
             _ => Err(Sense::invalid_cdb_field(3, None)),
         };
     }
-    let matching: Vec<_> = pages
-        .iter()
-        .filter(|p| p.code == request.page_code)
-        .collect();
+    let matching: Vec<_> = pages.iter().filter(|p| p.code == request.page_code).collect();
     if matching.is_empty() {
         return Err(Sense::invalid_cdb_field(2, Some(5)));
     }
-    let selected: Vec<_> = matching
-        .into_iter()
-        .filter(|p| subpages_wanted(p))
-        .collect();
+    let selected: Vec<_> = matching.into_iter().filter(|p| subpages_wanted(p)).collect();
     if selected.is_empty() {
         return Err(Sense::invalid_cdb_field(3, None));
     }
@@ -287,32 +245,16 @@ mod tests {
         ModePage {
             code: page_code::CACHING,
             subpage: 0,
-            current: CachingPage {
-                write_cache,
-                read_cache_disabled: false,
-            }
-            .to_parameters(),
-            changeable: CachingPage {
-                write_cache: true,
-                read_cache_disabled: false,
-            }
-            .to_parameters(),
-            default: CachingPage {
-                write_cache: true,
-                read_cache_disabled: false,
-            }
-            .to_parameters(),
+            current: CachingPage { write_cache, read_cache_disabled: false }.to_parameters(),
+            changeable: CachingPage { write_cache: true, read_cache_disabled: false }.to_parameters(),
+            default: CachingPage { write_cache: true, read_cache_disabled: false }.to_parameters(),
         }
     }
 
     fn pages() -> Vec<ModePage> {
         vec![
             caching(false),
-            ModePage::fixed(
-                page_code::CONTROL,
-                0,
-                ControlPage::default().to_parameters(),
-            ),
+            ModePage::fixed(page_code::CONTROL, 0, ControlPage::default().to_parameters()),
             ModePage::fixed(page_code::CONTROL, 0x01, vec![0xaa; 4]),
         ]
     }
@@ -329,24 +271,12 @@ mod tests {
         }
     }
 
-    const DISK: BlockDescriptor = BlockDescriptor {
-        blocks: 1000,
-        block_length: 512,
-    };
-    const HEADER: ModeHeader = ModeHeader {
-        medium_type: 0,
-        device_specific: DEVICE_SPECIFIC_DPOFUA,
-    };
+    const DISK: BlockDescriptor = BlockDescriptor { blocks: 1000, block_length: 512 };
+    const HEADER: ModeHeader = ModeHeader { medium_type: 0, device_specific: DEVICE_SPECIFIC_DPOFUA };
 
     #[test]
     fn six_byte_header_block_descriptor_and_page() {
-        let d = mode_sense_data(
-            &request(ModeForm::Six, page_code::CACHING, 0),
-            HEADER,
-            Some(DISK),
-            &pages(),
-        )
-        .unwrap();
+        let d = mode_sense_data(&request(ModeForm::Six, page_code::CACHING, 0), HEADER, Some(DISK), &pages()).unwrap();
         assert_eq!(d.len(), 4 + 8 + 20);
         assert_eq!(&d[..4], &[31, 0, 0x10, 8]);
         assert_eq!(&d[4..12], &[0, 0, 0x03, 0xe8, 0, 0, 0x02, 0x00]);
@@ -357,10 +287,7 @@ mod tests {
     fn ten_byte_header_with_long_descriptor() {
         let mut r = request(ModeForm::Ten, page_code::CONTROL, 0);
         r.llbaa = true;
-        let big = BlockDescriptor {
-            blocks: 1 << 33,
-            block_length: 4096,
-        };
+        let big = BlockDescriptor { blocks: 1 << 33, block_length: 4096 };
         let d = mode_sense_data(&r, HEADER, Some(big), &pages()).unwrap();
         assert_eq!(d.len(), 8 + 16 + 12);
         assert_eq!(&d[..8], &[0, 34, 0, 0x10, 1, 0, 0, 16]);
@@ -371,17 +298,8 @@ mod tests {
 
     #[test]
     fn short_descriptor_saturates_block_count_and_dbd_drops_it() {
-        let big = BlockDescriptor {
-            blocks: 1 << 33,
-            block_length: 512,
-        };
-        let d = mode_sense_data(
-            &request(ModeForm::Ten, page_code::CACHING, 0),
-            HEADER,
-            Some(big),
-            &pages(),
-        )
-        .unwrap();
+        let big = BlockDescriptor { blocks: 1 << 33, block_length: 512 };
+        let d = mode_sense_data(&request(ModeForm::Ten, page_code::CACHING, 0), HEADER, Some(big), &pages()).unwrap();
         assert_eq!(&d[6..8], &[0, 8]);
         assert_eq!(&d[8..12], &[0xff; 4]);
         let mut r = request(ModeForm::Six, page_code::CACHING, 0);
@@ -393,56 +311,25 @@ mod tests {
 
     #[test]
     fn all_pages_with_and_without_subpages() {
-        let d = mode_sense_data(
-            &request(ModeForm::Six, page_code::ALL_PAGES, 0),
-            HEADER,
-            None,
-            &pages(),
-        )
-        .unwrap();
+        let d = mode_sense_data(&request(ModeForm::Six, page_code::ALL_PAGES, 0), HEADER, None, &pages()).unwrap();
         assert_eq!(d.len(), 4 + 20 + 12);
-        let d = mode_sense_data(
-            &request(ModeForm::Six, page_code::ALL_PAGES, ALL_SUBPAGES),
-            HEADER,
-            None,
-            &pages(),
-        )
-        .unwrap();
+        let d = mode_sense_data(&request(ModeForm::Six, page_code::ALL_PAGES, ALL_SUBPAGES), HEADER, None, &pages())
+            .unwrap();
         assert_eq!(d.len(), 4 + 20 + 12 + 8);
         assert_eq!(&d[36..40], &[0x4a, 0x01, 0, 4]);
-        let d = mode_sense_data(
-            &request(ModeForm::Six, page_code::CONTROL, ALL_SUBPAGES),
-            HEADER,
-            None,
-            &pages(),
-        )
-        .unwrap();
+        let d =
+            mode_sense_data(&request(ModeForm::Six, page_code::CONTROL, ALL_SUBPAGES), HEADER, None, &pages()).unwrap();
         assert_eq!(d.len(), 4 + 12 + 8);
     }
 
     #[test]
     fn unknown_pages_and_subpages_are_invalid_cdb_fields() {
-        let err =
-            mode_sense_data(&request(ModeForm::Six, 0x19, 0), HEADER, None, &pages()).unwrap_err();
-        assert_eq!(
-            (err.code, err.field_pointer),
-            (INVALID_FIELD_IN_CDB, Some(FieldPointer::cdb(2, Some(5))))
-        );
-        let err = mode_sense_data(
-            &request(ModeForm::Six, page_code::CACHING, 1),
-            HEADER,
-            None,
-            &pages(),
-        )
-        .unwrap_err();
+        let err = mode_sense_data(&request(ModeForm::Six, 0x19, 0), HEADER, None, &pages()).unwrap_err();
+        assert_eq!((err.code, err.field_pointer), (INVALID_FIELD_IN_CDB, Some(FieldPointer::cdb(2, Some(5)))));
+        let err = mode_sense_data(&request(ModeForm::Six, page_code::CACHING, 1), HEADER, None, &pages()).unwrap_err();
         assert_eq!(err.field_pointer, Some(FieldPointer::cdb(3, None)));
-        let err = mode_sense_data(
-            &request(ModeForm::Six, page_code::ALL_PAGES, 5),
-            HEADER,
-            None,
-            &pages(),
-        )
-        .unwrap_err();
+        let err =
+            mode_sense_data(&request(ModeForm::Six, page_code::ALL_PAGES, 5), HEADER, None, &pages()).unwrap_err();
         assert_eq!(err.field_pointer, Some(FieldPointer::cdb(3, None)));
     }
 
@@ -454,59 +341,28 @@ mod tests {
         assert_eq!(&d[4..12], &[0; 8], "block descriptors are not changeable");
         assert_eq!(d[14], 0x04);
         r.page_control = PageControl::Default;
-        assert_eq!(
-            mode_sense_data(&r, HEADER, None, &pages()).unwrap()[6],
-            0x04
-        );
+        assert_eq!(mode_sense_data(&r, HEADER, None, &pages()).unwrap()[6], 0x04);
         r.page_control = PageControl::Current;
-        assert_eq!(
-            mode_sense_data(&r, HEADER, None, &pages()).unwrap()[6],
-            0x00
-        );
+        assert_eq!(mode_sense_data(&r, HEADER, None, &pages()).unwrap()[6], 0x00);
         r.page_control = PageControl::Saved;
-        assert_eq!(
-            mode_sense_data(&r, HEADER, None, &pages()),
-            Err(SAVING_PARAMETERS_NOT_SUPPORTED.into())
-        );
+        assert_eq!(mode_sense_data(&r, HEADER, None, &pages()), Err(SAVING_PARAMETERS_NOT_SUPPORTED.into()));
     }
 
     #[test]
     fn apply_allows_only_changeable_bits() {
         let page = caching(false);
-        let mut sent_bytes = CachingPage {
-            write_cache: true,
-            read_cache_disabled: false,
-        }
-        .to_parameters();
-        let sent = SentModePage {
-            code: 0x08,
-            subpage: 0,
-            parameters: &sent_bytes,
-            offset: 4,
-        };
+        let mut sent_bytes = CachingPage { write_cache: true, read_cache_disabled: false }.to_parameters();
+        let sent = SentModePage { code: 0x08, subpage: 0, parameters: &sent_bytes, offset: 4 };
         assert!(CachingPage::from_parameters(&page.apply(&sent).unwrap()).write_cache);
 
         sent_bytes[0] |= 0x01; // RCD is not changeable
-        let sent = SentModePage {
-            code: 0x08,
-            subpage: 0,
-            parameters: &sent_bytes,
-            offset: 4,
-        };
+        let sent = SentModePage { code: 0x08, subpage: 0, parameters: &sent_bytes, offset: 4 };
         let err = page.apply(&sent).unwrap_err();
         assert_eq!(err.code, INVALID_FIELD_IN_PARAMETER_LIST);
         assert_eq!(err.field_pointer, Some(FieldPointer::parameter(6, Some(0))));
 
         let short = [0u8; 4];
-        let sent = SentModePage {
-            code: 0x08,
-            subpage: 0,
-            parameters: &short,
-            offset: 4,
-        };
-        assert_eq!(
-            page.apply(&sent).unwrap_err().field_pointer,
-            Some(FieldPointer::parameter(5, None))
-        );
+        let sent = SentModePage { code: 0x08, subpage: 0, parameters: &short, offset: 4 };
+        assert_eq!(page.apply(&sent).unwrap_err().field_pointer, Some(FieldPointer::parameter(5, None)));
     }
 }

@@ -270,10 +270,7 @@ mod tests {
 
     #[test]
     fn service_actions() {
-        assert_eq!(
-            service_action(&[SERVICE_ACTION_IN_16, 0xf0 | 0x10]),
-            Some(0x10)
-        );
+        assert_eq!(service_action(&[SERVICE_ACTION_IN_16, 0xf0 | 0x10]), Some(0x10));
         assert_eq!(service_action(&[MAINTENANCE_IN, 0x0c, 0, 0]), Some(0x0c));
         let mut variable = [0u8; 32];
         variable[0] = VARIABLE_LENGTH_CDB;

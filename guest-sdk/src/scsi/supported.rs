@@ -25,21 +25,13 @@ pub struct SupportedCommand {
 impl SupportedCommand {
     /// A command without service action; the opcode is `cdb_usage[0]`.
     pub const fn new(cdb_usage: &'static [u8]) -> Self {
-        Self {
-            opcode: cdb_usage[0],
-            service_action: None,
-            cdb_usage,
-        }
+        Self { opcode: cdb_usage[0], service_action: None, cdb_usage }
     }
 
     /// A command with service action `service_action`; the opcode is
     /// `cdb_usage[0]`.
     pub const fn with_service_action(service_action: u16, cdb_usage: &'static [u8]) -> Self {
-        Self {
-            opcode: cdb_usage[0],
-            service_action: Some(service_action),
-            cdb_usage,
-        }
+        Self { opcode: cdb_usage[0], service_action: Some(service_action), cdb_usage }
     }
 
     fn cdb_len(&self) -> u16 {
@@ -76,22 +68,14 @@ pub fn supported_operation_codes_data(
             return Err(Sense::invalid_cdb_field(3, None));
         }
         ReportingOptions::OpcodeServiceAction(opcode, sa) => (opcode, Some(sa)),
-        ReportingOptions::OpcodeMaybeServiceAction(opcode, sa) => {
-            (opcode, has_service_action(opcode).then_some(sa))
-        }
+        ReportingOptions::OpcodeMaybeServiceAction(opcode, sa) => (opcode, has_service_action(opcode).then_some(sa)),
     };
-    let found = commands
-        .iter()
-        .find(|c| c.opcode == opcode && c.service_action == service_action);
+    let found = commands.iter().find(|c| c.opcode == opcode && c.service_action == service_action);
     Ok(one_command(found, timeouts))
 }
 
 fn all_commands(commands: &[SupportedCommand], timeouts: bool) -> Vec<u8> {
-    let descriptor_len = 8 + if timeouts {
-        TIMEOUTS_DESCRIPTOR.len()
-    } else {
-        0
-    };
+    let descriptor_len = 8 + if timeouts { TIMEOUTS_DESCRIPTOR.len() } else { 0 };
     let mut data = vec![0u8; 4];
     for command in commands {
         let mut d = [0u8; 8];
@@ -152,17 +136,12 @@ mod tests {
     ];
 
     fn request(options: ReportingOptions, return_timeouts: bool) -> ReportSupportedOperationCodes {
-        ReportSupportedOperationCodes {
-            return_timeouts,
-            options,
-            allocation_length: 4096,
-        }
+        ReportSupportedOperationCodes { return_timeouts, options, allocation_length: 4096 }
     }
 
     #[test]
     fn all_commands_format() {
-        let d = supported_operation_codes_data(COMMANDS, &request(ReportingOptions::All, false))
-            .unwrap();
+        let d = supported_operation_codes_data(COMMANDS, &request(ReportingOptions::All, false)).unwrap();
         assert_eq!(d.len(), 4 + 16);
         assert_eq!(&d[..4], &[0, 0, 0, 16]);
         assert_eq!(&d[4..12], &[0x00, 0, 0, 0, 0, 0, 0, 6]);
@@ -171,8 +150,7 @@ mod tests {
 
     #[test]
     fn all_commands_with_timeouts() {
-        let d = supported_operation_codes_data(COMMANDS, &request(ReportingOptions::All, true))
-            .unwrap();
+        let d = supported_operation_codes_data(COMMANDS, &request(ReportingOptions::All, true)).unwrap();
         assert_eq!(d.len(), 4 + 2 * 20);
         assert_eq!(&d[..4], &[0, 0, 0, 40]);
         assert_eq!(d[9], 0x02); // CTDP
@@ -182,17 +160,11 @@ mod tests {
 
     #[test]
     fn one_command_formats() {
-        let d = supported_operation_codes_data(
-            COMMANDS,
-            &request(ReportingOptions::Opcode(0x00), false),
-        )
-        .unwrap();
+        let d = supported_operation_codes_data(COMMANDS, &request(ReportingOptions::Opcode(0x00), false)).unwrap();
         assert_eq!(d, vec![0, 0x03, 0, 6, 0, 0, 0, 0, 0, 0]);
-        let d = supported_operation_codes_data(
-            COMMANDS,
-            &request(ReportingOptions::OpcodeServiceAction(0x9e, 0x10), true),
-        )
-        .unwrap();
+        let d =
+            supported_operation_codes_data(COMMANDS, &request(ReportingOptions::OpcodeServiceAction(0x9e, 0x10), true))
+                .unwrap();
         assert_eq!(&d[..4], &[0, 0x83, 0, 16]);
         assert_eq!(&d[4..6], &[0x9e, 0x10]);
         assert_eq!(d.len(), 4 + 16 + 12);
@@ -201,19 +173,12 @@ mod tests {
             &request(ReportingOptions::OpcodeMaybeServiceAction(0x00, 7), false),
         )
         .unwrap();
-        assert_eq!(
-            d[1], 0x03,
-            "the service action of an opcode without them is ignored"
-        );
+        assert_eq!(d[1], 0x03, "the service action of an opcode without them is ignored");
     }
 
     #[test]
     fn one_command_not_supported() {
-        let d = supported_operation_codes_data(
-            COMMANDS,
-            &request(ReportingOptions::Opcode(0x28), true),
-        )
-        .unwrap();
+        let d = supported_operation_codes_data(COMMANDS, &request(ReportingOptions::Opcode(0x28), true)).unwrap();
         assert_eq!(d, vec![0, 0x01, 0, 0]);
         let d = supported_operation_codes_data(
             COMMANDS,
@@ -225,12 +190,8 @@ mod tests {
 
     #[test]
     fn wrong_option_for_opcode_is_invalid() {
-        for options in [
-            ReportingOptions::Opcode(0x9e),
-            ReportingOptions::OpcodeServiceAction(0x00, 0),
-        ] {
-            let err =
-                supported_operation_codes_data(COMMANDS, &request(options, false)).unwrap_err();
+        for options in [ReportingOptions::Opcode(0x9e), ReportingOptions::OpcodeServiceAction(0x00, 0)] {
+            let err = supported_operation_codes_data(COMMANDS, &request(options, false)).unwrap_err();
             assert_eq!(err, Sense::invalid_cdb_field(3, None));
         }
     }

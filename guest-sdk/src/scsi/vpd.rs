@@ -42,10 +42,7 @@ fn vpd_page(peripheral_type: u8, code: u8, payload: &[u8]) -> Vec<u8> {
 /// Supported VPD pages (0x00). `pages` must be in ascending order and
 /// include 0x00 itself.
 pub fn supported_pages(peripheral_type: u8, pages: &[u8]) -> Vec<u8> {
-    debug_assert!(
-        pages.is_sorted(),
-        "SPC-4 wants the page list in ascending order"
-    );
+    debug_assert!(pages.is_sorted(), "SPC-4 wants the page list in ascending order");
     vpd_page(peripheral_type, page::SUPPORTED_PAGES, pages)
 }
 
@@ -88,10 +85,7 @@ impl NaaId {
         let first = fnv1a64(FNV_OFFSET_BASIS, serial.as_bytes());
         let second = fnv1a64(first, serial.as_bytes());
         let vendor_specific = u128::from(first >> 28); // 36 bits
-        let name = 6u128 << 124
-            | u128::from(LINUX_TARGET_OUI) << 100
-            | vendor_specific << 64
-            | u128::from(second);
+        let name = 6u128 << 124 | u128::from(LINUX_TARGET_OUI) << 100 | vendor_specific << 64 | u128::from(second);
         NaaId::RegisteredExtended(name.to_be_bytes())
     }
 }
@@ -101,9 +95,7 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// FNV-1a over `bytes`, starting from `state`.
 fn fnv1a64(state: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(state, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
+    bytes.iter().fold(state, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
 }
 
 impl FromStr for NaaId {
@@ -112,13 +104,8 @@ impl FromStr for NaaId {
     /// Parse `naa.6<31 hex digits>` or `naa.5<15 hex digits>`; the `naa.`
     /// prefix is optional.
     fn from_str(s: &str) -> Result<Self, String> {
-        let digits = s
-            .strip_prefix("naa.")
-            .or_else(|| s.strip_prefix("NAA."))
-            .unwrap_or(s);
-        let wrong = || {
-            format!("{s:?} is not an NAA name: expected naa.5 and 15 or naa.6 and 31 hex digits")
-        };
+        let digits = s.strip_prefix("naa.").or_else(|| s.strip_prefix("NAA.")).unwrap_or(s);
+        let wrong = || format!("{s:?} is not an NAA name: expected naa.5 and 15 or naa.6 and 31 hex digits");
         if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(wrong());
         }
@@ -139,9 +126,7 @@ impl FromStr for NaaId {
 impl fmt::Display for NaaId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("naa.")?;
-        self.as_bytes()
-            .iter()
-            .try_for_each(|b| write!(f, "{b:02x}"))
+        self.as_bytes().iter().try_for_each(|b| write!(f, "{b:02x}"))
     }
 }
 
@@ -186,12 +171,7 @@ pub fn device_identification(peripheral_type: u8, designators: &[Designator<'_>]
                 // The length field is one byte; SPC-4 also wants a multiple of 4 bytes.
                 id.truncate(252);
                 id.resize(id.len().next_multiple_of(4), b' ');
-                payload.extend_from_slice(&[
-                    CODE_SET_ASCII,
-                    DESIGNATOR_T10_VENDOR_ID,
-                    0,
-                    id.len() as u8,
-                ]);
+                payload.extend_from_slice(&[CODE_SET_ASCII, DESIGNATOR_T10_VENDOR_ID, 0, id.len() as u8]);
                 payload.extend_from_slice(&id);
             }
         }
@@ -310,11 +290,7 @@ impl LogicalBlockProvisioning {
             ProvisioningType::Resource => 1,
             ProvisioningType::Thin => 2,
         };
-        vpd_page(
-            peripheral_type,
-            page::LOGICAL_BLOCK_PROVISIONING,
-            &[0, flags, provisioning_type, 0],
-        )
+        vpd_page(peripheral_type, page::LOGICAL_BLOCK_PROVISIONING, &[0, flags, provisioning_type, 0])
     }
 }
 
@@ -324,14 +300,8 @@ mod tests {
 
     #[test]
     fn supported_and_serial_pages() {
-        assert_eq!(
-            supported_pages(0, &[0x00, 0x80]),
-            vec![0, 0x00, 0, 2, 0x00, 0x80]
-        );
-        assert_eq!(
-            unit_serial_number(1, "AB1"),
-            vec![1, 0x80, 0, 3, b'A', b'B', b'1']
-        );
+        assert_eq!(supported_pages(0, &[0x00, 0x80]), vec![0, 0x00, 0, 2, 0x00, 0x80]);
+        assert_eq!(unit_serial_number(1, "AB1"), vec![1, 0x80, 0, 3, b'A', b'B', b'1']);
     }
 
     #[test]
@@ -341,10 +311,7 @@ mod tests {
         assert_eq!(six.as_bytes()[0], 0x60);
         assert_eq!(six.to_string(), "naa.6001405abcdef0123456789abcdef012");
         let five: NaaId = "5000c50012345678".parse().unwrap();
-        assert_eq!(
-            five,
-            NaaId::Registered([0x50, 0x00, 0xc5, 0x00, 0x12, 0x34, 0x56, 0x78])
-        );
+        assert_eq!(five, NaaId::Registered([0x50, 0x00, 0xc5, 0x00, 0x12, 0x34, 0x56, 0x78]));
     }
 
     #[test]
@@ -379,13 +346,7 @@ mod tests {
         let naa = NaaId::Registered([0x50, 1, 2, 3, 4, 5, 6, 7]);
         let p = device_identification(
             0,
-            &[
-                Designator::Naa(&naa),
-                Designator::T10VendorId {
-                    vendor: "ACME",
-                    identifier: "SN1",
-                },
-            ],
+            &[Designator::Naa(&naa), Designator::T10VendorId { vendor: "ACME", identifier: "SN1" }],
         );
         assert_eq!(&p[..4], &[0, 0x83, 0, (4 + 8 + 4 + 12) as u8]);
         assert_eq!(&p[4..8], &[0x01, 0x03, 0, 8]);
@@ -423,11 +384,8 @@ mod tests {
 
     #[test]
     fn characteristics_and_provisioning_layout() {
-        let p = BlockDeviceCharacteristics {
-            medium_rotation_rate: NON_ROTATING_MEDIUM,
-            nominal_form_factor: 0,
-        }
-        .to_page(0);
+        let p =
+            BlockDeviceCharacteristics { medium_rotation_rate: NON_ROTATING_MEDIUM, nominal_form_factor: 0 }.to_page(0);
         assert_eq!(p.len(), 64);
         assert_eq!(&p[..6], &[0, 0xB1, 0, 0x3C, 0, 1]);
 

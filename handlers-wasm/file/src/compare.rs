@@ -5,10 +5,7 @@ use tcmu_guest_sdk::scsi::cdb::{ByteCheck, CompareAndWrite, Verify};
 use tcmu_guest_sdk::sense::{MISCOMPARE_DURING_VERIFY, Sense};
 use tcmu_guest_sdk::{Command, Completion, Transfer};
 
-use crate::{
-    Extent, FileDisk, Outcome, fits_buffer, read_failed, refuse_protection, transfer_failed,
-    write_failed,
-};
+use crate::{Extent, FileDisk, Outcome, fits_buffer, read_failed, refuse_protection, transfer_failed, write_failed};
 
 /// Bytes compared per step, bounding the guest memory a compare holds
 /// (twice this: the medium's bytes and the expected ones). A multiple of
@@ -69,9 +66,7 @@ impl FileDisk {
         }
         // Both halves fit the u32 data-out, as fits_buffer just checked.
         let len = extent.len as u32;
-        self.store
-            .write_from_data_out(extent.offset, len, len)
-            .map_err(|e| write_failed("compare and write", e))?;
+        self.store.write_from_data_out(extent.offset, len, len).map_err(|e| write_failed("compare and write", e))?;
         self.complete_write(caw.fua)
     }
 
@@ -85,16 +80,9 @@ impl FileDisk {
         let mut done = 0;
         while done < extent.len {
             let len = (extent.len - done).min(COMPARE_CHUNK) as u32;
-            let medium = self
-                .store
-                .read_at(extent.offset + done, len)
-                .map_err(|e| read_failed("verify read", e))?;
+            let medium = self.store.read_at(extent.offset + done, len).map_err(|e| read_failed("verify read", e))?;
             let wanted = expected(done, len)?;
-            if let Some(i) = medium
-                .iter()
-                .zip(&wanted)
-                .position(|(have, want)| have != want)
-            {
+            if let Some(i) = medium.iter().zip(&wanted).position(|(have, want)| have != want) {
                 return Ok(Some(done + i as u64));
             }
             done += u64::from(len);

@@ -47,11 +47,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut config = Config::default();
         let mut seen = Vec::new();
-        for item in text
-            .split([',', ';'])
-            .map(str::trim)
-            .filter(|item| !item.is_empty())
-        {
+        for item in text.split([',', ';']).map(str::trim).filter(|item| !item.is_empty()) {
             let (key, value) = match item.split_once('=') {
                 Some((key, value)) => (key.trim(), Some(value.trim())),
                 None => (item, None),
@@ -65,9 +61,7 @@ impl Config {
                 ("ro", Some(_)) => return Err("option \"ro\" takes no value".into()),
                 (_, None) => return Err(unknown_or_valueless(key)),
                 ("block_size", Some(v)) => config.block_size = parse_block_size(v)?,
-                ("serial", Some(v)) => {
-                    config.serial = Some(ascii_field("serial", v, MAX_SERIAL_LEN)?)
-                }
+                ("serial", Some(v)) => config.serial = Some(ascii_field("serial", v, MAX_SERIAL_LEN)?),
                 ("wwn", Some(v)) => config.wwn = Some(v.parse().map_err(|e| format!("wwn: {e}"))?),
                 ("vendor", Some(v)) => config.vendor = ascii_field("vendor", v, 8)?,
                 ("product", Some(v)) => config.product = ascii_field("product", v, 16)?,
@@ -99,9 +93,7 @@ fn parse_block_size(value: &str) -> Result<u32, String> {
 /// INQUIRY strings are printable ASCII of bounded length.
 fn ascii_field(key: &str, value: &str, max_len: usize) -> Result<String, String> {
     if value.is_empty() || value.len() > max_len {
-        return Err(format!(
-            "{key} must be 1 to {max_len} characters, got {value:?}"
-        ));
+        return Err(format!("{key} must be 1 to {max_len} characters, got {value:?}"));
     }
     if !value.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
         return Err(format!("{key} must be printable ASCII, got {value:?}"));
@@ -121,18 +113,14 @@ mod tests {
 
     #[test]
     fn every_option() {
-        let c = Config::parse(
-            "ro, block_size=4096; serial = SN 42 ,wwn=naa.5000c50012345678,vendor=ACME,product=Big Disk",
-        )
-        .unwrap();
+        let c =
+            Config::parse("ro, block_size=4096; serial = SN 42 ,wwn=naa.5000c50012345678,vendor=ACME,product=Big Disk")
+                .unwrap();
         assert!(c.read_only);
         assert_eq!(c.block_size, 4096);
         assert_eq!(c.serial.as_deref(), Some("SN 42"));
         assert_eq!(c.wwn.unwrap().to_string(), "naa.5000c50012345678");
-        assert_eq!(
-            (c.vendor.as_str(), c.product.as_str()),
-            ("ACME", "Big Disk")
-        );
+        assert_eq!((c.vendor.as_str(), c.product.as_str()), ("ACME", "Big Disk"));
     }
 
     #[test]

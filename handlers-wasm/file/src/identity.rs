@@ -5,8 +5,8 @@ use tcmu_guest_sdk::scsi::cdb::Inquiry;
 use tcmu_guest_sdk::scsi::inquiry::{StandardInquiry, peripheral_type, version_descriptor};
 use tcmu_guest_sdk::scsi::respond;
 use tcmu_guest_sdk::scsi::vpd::{
-    self, BlockDeviceCharacteristics, BlockLimits, Designator, LogicalBlockProvisioning,
-    NON_ROTATING_MEDIUM, NaaId, ProvisioningType, page,
+    self, BlockDeviceCharacteristics, BlockLimits, Designator, LogicalBlockProvisioning, NON_ROTATING_MEDIUM, NaaId,
+    ProvisioningType, page,
 };
 use tcmu_guest_sdk::sense::Sense;
 use tcmu_guest_sdk::{Command, Transfer};
@@ -17,11 +17,7 @@ use crate::{FileDisk, Outcome};
 
 const DISK: u8 = peripheral_type::DISK;
 /// The product revision level: the handler's major.minor version.
-const REVISION: &str = concat!(
-    env!("CARGO_PKG_VERSION_MAJOR"),
-    ".",
-    env!("CARGO_PKG_VERSION_MINOR")
-);
+const REVISION: &str = concat!(env!("CARGO_PKG_VERSION_MAJOR"), ".", env!("CARGO_PKG_VERSION_MINOR"));
 /// Serial number used when the operator configured none.
 const DEFAULT_SERIAL: &str = "tcmu-wasm-file";
 /// The VPD pages served, in the ascending order page 0x00 lists them.
@@ -38,22 +34,14 @@ impl FileDisk {
     /// INQUIRY: standard data, or one of [`VPD_PAGES`].
     pub(crate) fn inquiry(&self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Outcome {
         let inquiry = Inquiry::parse(cmd.cdb)?;
-        let data = if inquiry.evpd {
-            self.vpd_page(inquiry.page_code)?
-        } else {
-            self.standard_inquiry()
-        };
+        let data = if inquiry.evpd { self.vpd_page(inquiry.page_code)? } else { self.standard_inquiry() };
         Ok(respond(xfer, cmd, &data, inquiry.allocation_length.into()))
     }
 
     fn standard_inquiry(&self) -> Vec<u8> {
-        let mut inquiry =
-            StandardInquiry::new(DISK, &self.config.vendor, &self.config.product, REVISION);
-        inquiry.version_descriptors = &[
-            version_descriptor::SAM_5,
-            version_descriptor::SPC_4,
-            version_descriptor::SBC_3,
-        ];
+        let mut inquiry = StandardInquiry::new(DISK, &self.config.vendor, &self.config.product, REVISION);
+        inquiry.version_descriptors =
+            &[version_descriptor::SAM_5, version_descriptor::SPC_4, version_descriptor::SBC_3];
         inquiry.to_bytes()
     }
 
@@ -66,17 +54,10 @@ impl FileDisk {
             page::SUPPORTED_PAGES => vpd::supported_pages(DISK, &VPD_PAGES),
             page::UNIT_SERIAL_NUMBER => vpd::unit_serial_number(DISK, self.serial()),
             page::DEVICE_IDENTIFICATION => {
-                let naa = self
-                    .config
-                    .wwn
-                    .clone()
-                    .unwrap_or_else(|| NaaId::from_serial(self.serial()));
+                let naa = self.config.wwn.clone().unwrap_or_else(|| NaaId::from_serial(self.serial()));
                 let designators = [
                     Designator::Naa(&naa),
-                    Designator::T10VendorId {
-                        vendor: &self.config.vendor,
-                        identifier: self.serial(),
-                    },
+                    Designator::T10VendorId { vendor: &self.config.vendor, identifier: self.serial() },
                 ];
                 vpd::device_identification(DISK, &designators)
             }
@@ -97,11 +78,10 @@ impl FileDisk {
             }
             // No seek penalty a rotation rate would warn about: the store
             // sits behind the host's page cache.
-            page::BLOCK_DEVICE_CHARACTERISTICS => BlockDeviceCharacteristics {
-                medium_rotation_rate: NON_ROTATING_MEDIUM,
-                nominal_form_factor: 0,
+            page::BLOCK_DEVICE_CHARACTERISTICS => {
+                BlockDeviceCharacteristics { medium_rotation_rate: NON_ROTATING_MEDIUM, nominal_form_factor: 0 }
+                    .to_page(DISK)
             }
-            .to_page(DISK),
             page::LOGICAL_BLOCK_PROVISIONING => LogicalBlockProvisioning {
                 unmap: true,
                 write_same_16_unmap: true,

@@ -14,9 +14,7 @@ impl FileDisk {
         let extent = self.extent(read.lba, read.blocks.into())?;
         let len = fits_buffer(extent.len, cmd.data_in_len)?;
         if len > 0 {
-            self.store
-                .read_to_data_in(extent.offset, len, 0)
-                .map_err(|e| read_failed("read", e))?;
+            self.store.read_to_data_in(extent.offset, len, 0).map_err(|e| read_failed("read", e))?;
         }
         Ok(Completion::good_with_data(len))
     }
@@ -31,9 +29,7 @@ impl FileDisk {
         if len == 0 {
             return Ok(Completion::good());
         }
-        self.store
-            .write_from_data_out(extent.offset, len, 0)
-            .map_err(|e| write_failed("write", e))?;
+        self.store.write_from_data_out(extent.offset, len, 0).map_err(|e| write_failed("write", e))?;
         self.complete_write(write.fua)
     }
 

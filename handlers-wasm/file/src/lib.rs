@@ -47,13 +47,10 @@ mod tests;
 
 use tcmu_guest_sdk::scsi::opcode;
 use tcmu_guest_sdk::sense::{
-    CAPACITY_DATA_HAS_CHANGED, INTERNAL_TARGET_FAILURE, INVALID_COMMAND_OPERATION_CODE,
-    INVALID_FIELD_IN_CDB, LBA_OUT_OF_RANGE, MEDIUM_NOT_PRESENT, Sense, SenseCode, SenseFormat,
-    WRITE_PROTECTED,
+    CAPACITY_DATA_HAS_CHANGED, INTERNAL_TARGET_FAILURE, INVALID_COMMAND_OPERATION_CODE, INVALID_FIELD_IN_CDB,
+    LBA_OUT_OF_RANGE, MEDIUM_NOT_PRESENT, Sense, SenseCode, SenseFormat, WRITE_PROTECTED,
 };
-use tcmu_guest_sdk::{
-    Command, Completion, DeviceType, Handler, HandlerInfo, IoError, LogLevel, Store, Transfer, log,
-};
+use tcmu_guest_sdk::{Command, Completion, DeviceType, Handler, HandlerInfo, IoError, LogLevel, Store, Transfer, log};
 
 use config::Config;
 
@@ -86,17 +83,12 @@ type Outcome = Result<Completion, Sense>;
 
 impl Handler for FileDisk {
     fn describe() -> HandlerInfo {
-        HandlerInfo::new(
-            "file",
-            DeviceType::Disk,
-            "SBC-3 disk on the granted backing store",
-        )
+        HandlerInfo::new("file", DeviceType::Disk, "SBC-3 disk on the granted backing store")
     }
 
     fn open(config: &str, store: Option<Box<dyn Store>>) -> Result<Self, String> {
         let config = Config::parse(config)?;
-        let store =
-            store.ok_or("the file handler needs a backing store; configure one for this device")?;
+        let store = store.ok_or("the file handler needs a backing store; configure one for this device")?;
         let block_size = u64::from(config.block_size);
         if store.size() < block_size {
             return Err(format!(
@@ -126,17 +118,13 @@ impl Handler for FileDisk {
         {
             return self.fail(attention.into());
         }
-        self.execute(cmd, xfer)
-            .unwrap_or_else(|sense| self.fail(sense))
+        self.execute(cmd, xfer).unwrap_or_else(|sense| self.fail(sense))
     }
 
     fn resized(&mut self, new_size: u64) {
         log(
             LogLevel::Info,
-            &format!(
-                "resized to {new_size} bytes ({} blocks)",
-                new_size / u64::from(self.config.block_size)
-            ),
+            &format!("resized to {new_size} bytes ({} blocks)", new_size / u64::from(self.config.block_size)),
         );
         self.unit_attention = Some(CAPACITY_DATA_HAS_CHANGED);
     }
@@ -151,10 +139,7 @@ impl Handler for FileDisk {
 /// SAM-5: INQUIRY, REPORT LUNS and REQUEST SENSE run despite a pending
 /// unit attention (REQUEST SENSE reports and clears it).
 fn bypasses_unit_attention(opcode: u8) -> bool {
-    matches!(
-        opcode,
-        opcode::INQUIRY | opcode::REPORT_LUNS | opcode::REQUEST_SENSE
-    )
+    matches!(opcode, opcode::INQUIRY | opcode::REPORT_LUNS | opcode::REQUEST_SENSE)
 }
 
 impl FileDisk {
@@ -188,11 +173,7 @@ impl FileDisk {
     }
 
     fn sense_format(&self) -> SenseFormat {
-        if self.descriptor_sense {
-            SenseFormat::Descriptor
-        } else {
-            SenseFormat::Fixed
-        }
+        if self.descriptor_sense { SenseFormat::Descriptor } else { SenseFormat::Fixed }
     }
 
     fn block_size(&self) -> u32 {
@@ -206,9 +187,7 @@ impl FileDisk {
 
     /// The last LBA. A store shrunk below one block has no medium to speak of.
     fn last_lba(&self) -> Result<u64, Sense> {
-        self.block_count()
-            .checked_sub(1)
-            .ok_or_else(|| MEDIUM_NOT_PRESENT.into())
+        self.block_count().checked_sub(1).ok_or_else(|| MEDIUM_NOT_PRESENT.into())
     }
 
     /// The bytes of `blocks` blocks from `lba`, or LOGICAL BLOCK ADDRESS OUT
@@ -218,10 +197,7 @@ impl FileDisk {
         match lba.checked_add(blocks) {
             Some(end) if end <= self.block_count() => {
                 let block_size = u64::from(self.block_size());
-                Ok(Extent {
-                    offset: lba * block_size,
-                    len: blocks * block_size,
-                })
+                Ok(Extent { offset: lba * block_size, len: blocks * block_size })
             }
             _ => Err(LBA_OUT_OF_RANGE.into()),
         }
@@ -229,11 +205,7 @@ impl FileDisk {
 
     /// DATA PROTECT for any command that would change the medium.
     fn check_writable(&self) -> Result<(), Sense> {
-        if self.read_only {
-            Err(WRITE_PROTECTED.into())
-        } else {
-            Ok(())
-        }
+        if self.read_only { Err(WRITE_PROTECTED.into()) } else { Ok(()) }
     }
 
     /// Finish a write: make it durable now if the initiator asked (FUA) or
@@ -249,11 +221,7 @@ impl FileDisk {
 /// Refuse protection information: the device reports no PROTECT support,
 /// so a non-zero RDPROTECT/WRPROTECT/VRPROTECT is an invalid field.
 fn refuse_protection(protect: u8) -> Result<(), Sense> {
-    if protect == 0 {
-        Ok(())
-    } else {
-        Err(Sense::invalid_cdb_field(1, Some(7)))
-    }
+    if protect == 0 { Ok(()) } else { Err(Sense::invalid_cdb_field(1, Some(7))) }
 }
 
 /// `len` bytes as a transfer length, provided the command's buffer of
@@ -261,10 +229,7 @@ fn refuse_protection(protect: u8) -> Result<(), Sense> {
 /// expected transfer length, which can disagree with the CDB; like LIO,
 /// refuse such commands rather than move part of the data.
 fn fits_buffer(len: u64, room: u32) -> Result<u32, Sense> {
-    u32::try_from(len)
-        .ok()
-        .filter(|&len| len <= room)
-        .ok_or_else(|| INVALID_FIELD_IN_CDB.into())
+    u32::try_from(len).ok().filter(|&len| len <= room).ok_or_else(|| INVALID_FIELD_IN_CDB.into())
 }
 
 fn read_failed(what: &str, e: IoError) -> Sense {

@@ -7,8 +7,8 @@
 
 use tcmu_guest_sdk::scsi::cdb::{ModeForm, ModeSelect, ModeSense};
 use tcmu_guest_sdk::scsi::mode::{
-    BlockDescriptor, CachingPage, ControlPage, DEVICE_SPECIFIC_DPOFUA, DEVICE_SPECIFIC_WP,
-    ModeHeader, ModePage, mode_sense_data, page_code, parse_mode_parameters,
+    BlockDescriptor, CachingPage, ControlPage, DEVICE_SPECIFIC_DPOFUA, DEVICE_SPECIFIC_WP, ModeHeader, ModePage,
+    mode_sense_data, page_code, parse_mode_parameters,
 };
 use tcmu_guest_sdk::scsi::respond;
 use tcmu_guest_sdk::sense::Sense;
@@ -17,29 +17,16 @@ use tcmu_guest_sdk::{Command, Completion, Transfer};
 use crate::{FileDisk, Outcome, transfer_failed, write_failed};
 
 /// Power-on values.
-const DEFAULT_CACHING: CachingPage = CachingPage {
-    write_cache: true,
-    read_cache_disabled: false,
-};
-const DEFAULT_CONTROL: ControlPage = ControlPage {
-    descriptor_sense: false,
-};
+const DEFAULT_CACHING: CachingPage = CachingPage { write_cache: true, read_cache_disabled: false };
+const DEFAULT_CONTROL: ControlPage = ControlPage { descriptor_sense: false };
 
 impl FileDisk {
     fn caching_page(&self) -> ModePage {
         ModePage {
             code: page_code::CACHING,
             subpage: 0,
-            current: CachingPage {
-                write_cache: self.write_cache,
-                read_cache_disabled: false,
-            }
-            .to_parameters(),
-            changeable: CachingPage {
-                write_cache: true,
-                read_cache_disabled: false,
-            }
-            .to_parameters(),
+            current: CachingPage { write_cache: self.write_cache, read_cache_disabled: false }.to_parameters(),
+            changeable: CachingPage { write_cache: true, read_cache_disabled: false }.to_parameters(),
             default: DEFAULT_CACHING.to_parameters(),
         }
     }
@@ -48,14 +35,8 @@ impl FileDisk {
         ModePage {
             code: page_code::CONTROL,
             subpage: 0,
-            current: ControlPage {
-                descriptor_sense: self.descriptor_sense,
-            }
-            .to_parameters(),
-            changeable: ControlPage {
-                descriptor_sense: true,
-            }
-            .to_parameters(),
+            current: ControlPage { descriptor_sense: self.descriptor_sense }.to_parameters(),
+            changeable: ControlPage { descriptor_sense: true }.to_parameters(),
             default: DEFAULT_CONTROL.to_parameters(),
         }
     }
@@ -63,19 +44,9 @@ impl FileDisk {
     /// MODE SENSE(6/10).
     pub(crate) fn mode_sense(&self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Outcome {
         let request = ModeSense::parse(cmd.cdb)?;
-        let write_protect = if self.read_only {
-            DEVICE_SPECIFIC_WP
-        } else {
-            0
-        };
-        let header = ModeHeader {
-            medium_type: 0,
-            device_specific: write_protect | DEVICE_SPECIFIC_DPOFUA,
-        };
-        let block_descriptor = BlockDescriptor {
-            blocks: self.block_count(),
-            block_length: self.block_size(),
-        };
+        let write_protect = if self.read_only { DEVICE_SPECIFIC_WP } else { 0 };
+        let header = ModeHeader { medium_type: 0, device_specific: write_protect | DEVICE_SPECIFIC_DPOFUA };
+        let block_descriptor = BlockDescriptor { blocks: self.block_count(), block_length: self.block_size() };
         let pages = [self.caching_page(), self.control_page()];
         let data = mode_sense_data(&request, header, Some(block_descriptor), &pages)?;
         Ok(respond(xfer, cmd, &data, request.allocation_length.into()))
@@ -111,12 +82,8 @@ impl FileDisk {
         let mut control = ControlPage::from_parameters(&control_page.current);
         for page in &parameters.pages {
             match (page.code, page.subpage) {
-                (page_code::CACHING, 0) => {
-                    caching = CachingPage::from_parameters(&caching_page.apply(page)?)
-                }
-                (page_code::CONTROL, 0) => {
-                    control = ControlPage::from_parameters(&control_page.apply(page)?)
-                }
+                (page_code::CACHING, 0) => caching = CachingPage::from_parameters(&caching_page.apply(page)?),
+                (page_code::CONTROL, 0) => control = ControlPage::from_parameters(&control_page.apply(page)?),
                 _ => return Err(Sense::invalid_parameter_field(page.offset as u16, Some(5))),
             }
         }
@@ -124,9 +91,7 @@ impl FileDisk {
         // Turning the write cache off promises that completed writes are
         // durable, including those acknowledged while it was on.
         if self.write_cache && !caching.write_cache {
-            self.store
-                .flush()
-                .map_err(|e| write_failed("flush on write cache disable", e))?;
+            self.store.flush().map_err(|e| write_failed("flush on write cache disable", e))?;
         }
         self.write_cache = caching.write_cache;
         self.descriptor_sense = control.descriptor_sense;

@@ -36,11 +36,7 @@ impl FileDisk {
         // WSNZ is set, so 0 ("to the end of the medium") is refused, as is
         // more than the advertised maximum.
         if ws.blocks == 0 || ws.blocks > self.max_blocks_per_provisioning_command() {
-            let length_field = if cmd.opcode() == opcode::WRITE_SAME_10 {
-                7
-            } else {
-                10
-            };
+            let length_field = if cmd.opcode() == opcode::WRITE_SAME_10 { 7 } else { 10 };
             return Err(Sense::invalid_cdb_field(length_field, None));
         }
         self.check_writable()?;
@@ -54,17 +50,10 @@ impl FileDisk {
             Some(xfer.read_data_out(0, block_size).map_err(transfer_failed)?)
         };
         match block.filter(|b| b.iter().any(|&byte| byte != 0)) {
-            None if ws.unmap => self
-                .store
-                .discard(extent.offset, extent.len)
-                .map_err(|e| write_failed("unmap", e))?,
-            None => self
-                .store
-                .write_zeroes(extent.offset, extent.len)
-                .map_err(|e| write_failed("write zeroes", e))?,
+            None if ws.unmap => self.store.discard(extent.offset, extent.len).map_err(|e| write_failed("unmap", e))?,
+            None => self.store.write_zeroes(extent.offset, extent.len).map_err(|e| write_failed("write zeroes", e))?,
             Some(block) => {
-                let chunk =
-                    block.repeat((extent.len.min(PATTERN_CHUNK) / block.len() as u64) as usize);
+                let chunk = block.repeat((extent.len.min(PATTERN_CHUNK) / block.len() as u64) as usize);
                 let mut done = 0;
                 while done < extent.len {
                     let len = (extent.len - done).min(chunk.len() as u64) as usize;
@@ -106,9 +95,7 @@ impl FileDisk {
             extents.push(self.extent(descriptor.lba, descriptor.blocks.into())?);
         }
         for extent in extents.into_iter().filter(|e| e.len > 0) {
-            self.store
-                .discard(extent.offset, extent.len)
-                .map_err(|e| write_failed("unmap", e))?;
+            self.store.discard(extent.offset, extent.len).map_err(|e| write_failed("unmap", e))?;
         }
         Ok(Completion::good())
     }

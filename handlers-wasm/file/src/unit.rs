@@ -24,11 +24,7 @@ impl FileDisk {
     pub(crate) fn request_sense(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Outcome {
         let request = RequestSense::parse(cmd.cdb)?;
         let code = self.unit_attention.take().unwrap_or(NO_ADDITIONAL_SENSE);
-        let format = if request.descriptor_format {
-            SenseFormat::Descriptor
-        } else {
-            SenseFormat::Fixed
-        };
+        let format = if request.descriptor_format { SenseFormat::Descriptor } else { SenseFormat::Fixed };
         let data = Sense::from(code).to_bytes(format);
         Ok(respond(xfer, cmd, &data, request.allocation_length.into()))
     }
@@ -46,9 +42,7 @@ impl FileDisk {
             return Err(Sense::invalid_cdb_field(4, Some(1))); // no removable medium
         }
         if !ssu.start && !ssu.no_flush {
-            self.store
-                .flush()
-                .map_err(|e| write_failed("flush before stop", e))?;
+            self.store.flush().map_err(|e| write_failed("flush before stop", e))?;
         }
         Ok(Completion::good())
     }

@@ -152,7 +152,8 @@ impl DeviceConfig {
 
     /// iSCSI IQN and portal.
     pub fn iscsi(&self) -> (String, String) {
-        let iqn = self.iscsi_iqn.clone().unwrap_or_else(|| crate::kernel::configfs::IscsiExport::default_iqn(&self.name));
+        let iqn =
+            self.iscsi_iqn.clone().unwrap_or_else(|| crate::kernel::configfs::IscsiExport::default_iqn(&self.name));
         let portal = self.iscsi_portal.clone().unwrap_or_else(|| "127.0.0.1:3260".into());
         (iqn, portal)
     }
@@ -185,11 +186,10 @@ impl ServeConfig {
             if d.size.0 == 0 || d.size.0 % 512 != 0 {
                 return Err(ctx(format!("size {} must be a non-zero multiple of 512 bytes", d.size.0)));
             }
-            if let Some(b) = &d.backing {
-                if !b.is_absolute() {
+            if let Some(b) = &d.backing
+                && !b.is_absolute() {
                     return Err(ctx(format!("backing {} must be an absolute path", b.display())));
                 }
-            }
             if d.export == Export::Iscsi {
                 let (_, portal) = d.iscsi();
                 if portal.parse::<std::net::SocketAddr>().is_err() {
@@ -204,11 +204,10 @@ impl ServeConfig {
             if d.cmd_time_out == 0 {
                 return Err(ctx("cmd_time_out must be non-zero (0 lets a stuck command hang forever)".into()));
             }
-            if let Some(s) = d.command_budget_secs {
-                if !(s > 0.0 && s.is_finite()) {
+            if let Some(s) = d.command_budget_secs
+                && !(s > 0.0 && s.is_finite()) {
                     return Err(ctx(format!("command_budget_secs {s} must be positive")));
                 }
-            }
         }
         Ok(())
     }

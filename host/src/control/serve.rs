@@ -55,7 +55,8 @@ impl Daemon {
         };
         let uio = UioDevice::open(uio_index).with_context(|| format!("opening /dev/uio{uio_index}"))?;
         let ring = Ring::attach(uio.region).context("attaching to the command ring")?;
-        let (code, config, limits, dev_name) = (dev.code.clone(), dev.cfg.config.clone(), dev.cfg.limits(), name.to_owned());
+        let (code, config, limits, dev_name) =
+            (dev.code.clone(), dev.cfg.config.clone(), dev.cfg.limits(), name.to_owned());
         let (handle, ready) = DeviceHandle::spawn(name, ring, Box::new(uio.doorbell), move || {
             Ok(Box::new(SandboxedDevice::open(&dev_name, code, &config, backing, limits)?) as Box<dyn Backend>)
         })?;
@@ -166,7 +167,8 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let mut devices = HashMap::new();
     for d in &cfg.devices {
         let path = handlers::resolve(&d.handler).with_context(|| format!("device {:?}", d.name))?;
-        let code = HandlerCode::load(&runtime, &path).with_context(|| format!("device {:?}: loading handler", d.name))?;
+        let code =
+            HandlerCode::load(&runtime, &path).with_context(|| format!("device {:?}: loading handler", d.name))?;
         devices.insert(d.name.clone(), Device { cfg: d.clone(), code });
     }
     preflight(&cfg)?;
@@ -215,7 +217,8 @@ fn bring_up(daemon: &Daemon, d: &DeviceConfig, existing: &[(u32, uio::TcmuName)]
             tracing::info!(device = %d.name, uio = index, "adopting existing device");
             let store = Backstore::at(name.hba, &name.device);
             store.block(true)?;
-            let started = store.reset_ring().map_err(anyhow::Error::from).and_then(|()| daemon.start_device(&d.name, *index));
+            let started =
+                store.reset_ring().map_err(anyhow::Error::from).and_then(|()| daemon.start_device(&d.name, *index));
             store.block(false)?;
             started?;
             store

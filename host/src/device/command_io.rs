@@ -57,14 +57,26 @@ impl CommandIo {
     }
 
     /// Store → data-in, no intermediate copy.
-    pub fn store_to_data_in(&mut self, store: &BackingFile, offset: u64, len: u32, data_in_offset: u32) -> Result<(), StoreError> {
+    pub fn store_to_data_in(
+        &mut self,
+        store: &BackingFile,
+        offset: u64,
+        len: u32,
+        data_in_offset: u32,
+    ) -> Result<(), StoreError> {
         store.read_to_buffer(offset, len, self.data_in(), data_in_offset)?;
         self.moved_data_in = true;
         Ok(())
     }
 
     /// Data-out → store, no intermediate copy.
-    pub fn data_out_to_store(&self, store: &BackingFile, offset: u64, len: u32, data_out_offset: u32) -> Result<(), StoreError> {
+    pub fn data_out_to_store(
+        &self,
+        store: &BackingFile,
+        offset: u64,
+        len: u32,
+        data_out_offset: u32,
+    ) -> Result<(), StoreError> {
         store.write_from_buffer(offset, len, &self.data, data_out_offset)
     }
 }

@@ -2,9 +2,9 @@
 
 use std::io;
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -58,7 +58,7 @@ impl DeviceLoop {
         let mut finished = 0u32;
         let mut unnotified = 0u32;
         let mut notified_tail = self.ring.tail();
-        while let Some(entry) = self.ring.next()? {
+        while let Some(entry) = self.ring.next_entry()? {
             match entry {
                 Entry::Command(cmd) => {
                     let response = self.backend.handle(&cmd);
@@ -117,10 +117,8 @@ impl DeviceLoop {
         self.drain()?;
         loop {
             let (ring_ready, control_ready) = {
-                let mut fds = [
-                    PollFd::new(self.doorbell.fd(), PollFlags::POLLIN),
-                    PollFd::new(wake.as_fd(), PollFlags::POLLIN),
-                ];
+                let mut fds =
+                    [PollFd::new(self.doorbell.fd(), PollFlags::POLLIN), PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
                 match nix::poll::poll(&mut fds, PollTimeout::NONE) {
                     Ok(_) => {}
                     Err(nix::errno::Errno::EINTR) => continue,

@@ -177,7 +177,11 @@ fn listen(
             })
         };
         let reply = [attr_i32(attr::CMD_STATUS, status), attr_u32(attr::DEVICE_ID, event.device_id)];
-        match reply.into_iter().collect::<Result<Vec<_>, _>>().and_then(|a| send(&router, family, event.kind.done_cmd(), a)) {
+        match reply
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|a| send(&router, family, event.kind.done_cmd(), a))
+        {
             Ok(()) => tracing::info!(device = %event.device.device, kind = ?event.kind, status, "netlink: answered"),
             Err(e) => tracing::error!(device = %event.device.device, error = %e, "netlink: reply failed"),
         }

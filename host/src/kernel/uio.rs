@@ -80,8 +80,9 @@ impl UioDevice {
     pub fn open(index: u32) -> io::Result<Self> {
         let size_path: PathBuf = [SYS_UIO, &format!("uio{index}"), "maps", "map0", "size"].iter().collect();
         let text = std::fs::read_to_string(&size_path)?;
-        let size = parse_hex(text.trim())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{}: bad size {text:?}", size_path.display())))?;
+        let size = parse_hex(text.trim()).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{}: bad size {text:?}", size_path.display()))
+        })?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -75,9 +75,11 @@ impl DataBuffer {
         len: u64,
         mut f: impl FnMut(u64, usize, usize) -> Result<(), E>,
     ) -> Result<(), E> {
-        let end = offset.checked_add(len).filter(|&e| e <= self.len as u64).ok_or(
-            BufferError::OutOfRange { offset, len, size: self.len },
-        )?;
+        let end = offset.checked_add(len).filter(|&e| e <= self.len as u64).ok_or(BufferError::OutOfRange {
+            offset,
+            len,
+            size: self.len,
+        })?;
         let mut pos = 0u64; // buffer offset where the current segment starts
         let mut done = 0usize;
         for seg in &self.segments {
@@ -125,8 +127,7 @@ impl DataBuffer {
             // SAFETY: a DataBuffer exists only for a command that user space
             // has taken from the ring and not completed; the protocol gives
             // us the buffer exclusively until we advance cmd_tail.
-            unsafe { self.region.with_slice_mut(at, n as u64, |s| f(done as u64, s)) }
-                .map_err(BufferError::from)?
+            unsafe { self.region.with_slice_mut(at, n as u64, |s| f(done as u64, s)) }.map_err(BufferError::from)?
         })
     }
 
@@ -140,8 +141,7 @@ impl DataBuffer {
     ) -> Result<(), E> {
         self.walk(offset, len, |at, done, n| {
             // SAFETY: as in `fill_with`.
-            unsafe { self.region.with_slice(at, n as u64, |s| f(done as u64, s)) }
-                .map_err(BufferError::from)?
+            unsafe { self.region.with_slice(at, n as u64, |s| f(done as u64, s)) }.map_err(BufferError::from)?
         })
     }
 }

@@ -134,11 +134,7 @@ pub mod tmr {
 /// with the additional length in byte 7, passed as `cdb7`).
 pub fn cdb_len(opcode: u8, cdb7: u8) -> usize {
     const BY_GROUP: [usize; 8] = [6, 10, 10, 12, 16, 12, 10, 10];
-    if opcode == 0x7f {
-        8 + cdb7 as usize
-    } else {
-        BY_GROUP[(opcode >> 5) as usize]
-    }
+    if opcode == 0x7f { 8 + cdb7 as usize } else { BY_GROUP[(opcode >> 5) as usize] }
 }
 
 #[cfg(test)]
@@ -159,6 +155,6 @@ mod tests {
     fn response_fits_the_kernel_struct() {
         // struct tcmu_cmd_entry: 8 header + max(req 44, rsp 112) = 120 bytes.
         assert_eq!(rsp::END, 112);
-        assert!(req::IOV <= rsp::END);
+        const { assert!(req::IOV <= rsp::END) };
     }
 }

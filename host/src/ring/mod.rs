@@ -119,10 +119,7 @@ impl Ring {
     pub fn attach(region: Region) -> Result<Self, RingError> {
         let version = region.read_u16(mailbox::VERSION as u64)?;
         if version != layout::MAILBOX_VERSION {
-            return Err(RingError::BadMailbox(format!(
-                "version {version}, expected {}",
-                layout::MAILBOX_VERSION
-            )));
+            return Err(RingError::BadMailbox(format!("version {version}, expected {}", layout::MAILBOX_VERSION)));
         }
         let flags = region.read_u16(mailbox::FLAGS as u64)?;
         let cmdr_off = region.read_u32(mailbox::CMDR_OFF as u64)?;
@@ -204,7 +201,7 @@ impl Ring {
     /// opcodes are flagged `UFLAG_UNKNOWN_OP` and skipped, both here. The
     /// returned entry must be finished (`complete`, `complete_invalid`,
     /// `ack_tmr`) before the next call.
-    pub fn next(&mut self) -> Result<Option<Entry>, RingError> {
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, RingError> {
         loop {
             let head = self.head()?;
             if head == self.tail {
@@ -329,7 +326,10 @@ impl Ring {
         let kind = TmrKind::from_raw(self.region.read_u8(self.entry_addr(at, tmr::TYPE))?);
         let cnt = self.region.read_u32(self.entry_addr(at, tmr::CMD_CNT))? as u64;
         if tmr::CMD_IDS as u64 + cnt * 2 > slot.len as u64 {
-            return Err(RingError::Corrupt { offset: at, reason: format!("TMR lists {cnt} ids in {} bytes", slot.len) });
+            return Err(RingError::Corrupt {
+                offset: at,
+                reason: format!("TMR lists {cnt} ids in {} bytes", slot.len),
+            });
         }
         let aborted = (0..cnt)
             .map(|i| self.region.read_u16(self.entry_addr(at, tmr::CMD_IDS) + i * 2))

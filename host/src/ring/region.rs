@@ -69,7 +69,7 @@ impl Region {
     pub fn atomic_u32(&self, offset: u64) -> Result<&AtomicU32, RegionError> {
         let off = self.check(offset, 4)?;
         let ptr = self.ptr(off);
-        if ptr as usize % 4 != 0 {
+        if !(ptr as usize).is_multiple_of(4) {
             return Err(RegionError { offset, len: 4, size: self.len() });
         }
         // SAFETY: in bounds, 4-byte aligned, and the mapping outlives `&self`.
@@ -185,12 +185,7 @@ impl Region {
     ///
     /// # Safety
     /// As for [`Region::with_slice_mut`].
-    pub unsafe fn with_slice<R>(
-        &self,
-        offset: u64,
-        len: u64,
-        f: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R, RegionError> {
+    pub unsafe fn with_slice<R>(&self, offset: u64, len: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R, RegionError> {
         let off = self.check(offset, len)?;
         // SAFETY: bounds checked; exclusivity is the caller's contract.
         let slice = unsafe { std::slice::from_raw_parts(self.ptr(off), len as usize) };

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
 use wasmtime::Store;
+use wasmtime::component::Component;
 
 use super::bindings::{self, DeviceHandlerPre};
 use super::host::DeviceState;
@@ -44,9 +44,9 @@ impl HandlerCode {
             .instantiate_pre(&component)
             .map_err(wt)
             .with_context(|| format!("handler {} imports something the host does not provide", path.display()))?;
-        let pre = DeviceHandlerPre::new(pre)
-            .map_err(wt)
-            .with_context(|| format!("handler {} does not export the tcmu:handler device-handler world", path.display()))?;
+        let pre = DeviceHandlerPre::new(pre).map_err(wt).with_context(|| {
+            format!("handler {} does not export the tcmu:handler device-handler world", path.display())
+        })?;
         let info = Self::describe(runtime, &pre).with_context(|| format!("describing handler {}", path.display()))?;
         tracing::info!(handler = %info.name, kind = ?info.kind, digest = &digest[..12], "handler loaded");
         Ok(Arc::new(Self { runtime: runtime.clone(), pre, path: path.to_owned(), digest, info }))

@@ -42,15 +42,8 @@ impl SandboxedDevice {
         backing: Option<Arc<BackingFile>>,
         limits: Limits,
     ) -> anyhow::Result<Self> {
-        let mut dev = Self {
-            name: name.into(),
-            code,
-            config: config.to_owned(),
-            backing,
-            limits,
-            live: None,
-            faults: 0,
-        };
+        let mut dev =
+            Self { name: name.into(), code, config: config.to_owned(), backing, limits, live: None, faults: 0 };
         dev.live = Some(dev.instantiate()?);
         Ok(dev)
     }
@@ -69,7 +62,8 @@ impl SandboxedDevice {
         let handler = self.code.pre.instantiate(&mut store).map_err(wt).context("instantiating handler")?;
         let grant = store.data_mut().grant_store().map_err(wt)?;
         let opened = handler
-            .tcmu_handler_device().call_open(&mut store, &self.config, grant)
+            .tcmu_handler_device()
+            .call_open(&mut store, &self.config, grant)
             .map_err(|e| anyhow::anyhow!("handler trapped in open: {}", fault_cause(&e, &store)))?;
         opened.map_err(|msg| anyhow::anyhow!("handler refused to open: {msg}"))?;
         Ok(Live { store, handler })
@@ -87,7 +81,9 @@ impl SandboxedDevice {
     fn rebuild(&mut self) {
         match self.instantiate() {
             Ok(live) => self.live = Some(live),
-            Err(e) => tracing::error!(device = %self.name, error = %format!("{e:#}"), "could not rebuild handler instance"),
+            Err(e) => {
+                tracing::error!(device = %self.name, error = %format!("{e:#}"), "could not rebuild handler instance")
+            }
         }
     }
 
@@ -120,7 +116,8 @@ impl Backend for SandboxedDevice {
             return Response::check_condition(HANDLER_FAULT.0, HANDLER_FAULT.1, HANDLER_FAULT.2);
         };
         let io = CommandIo::new(cmd);
-        let wit_cmd = types::Command { cdb: cmd.cdb.clone(), data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
+        let wit_cmd =
+            types::Command { cdb: cmd.cdb.clone(), data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
         let data_in_room = io.data_in_len();
         live.store.data_mut().io = Some(io);
         live.store.set_epoch_deadline(budget);

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::ResourceLimiter;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::tcmu::handler::{backing, log, transfer, types};

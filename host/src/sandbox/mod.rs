@@ -47,11 +47,7 @@ impl Default for Limits {
     fn default() -> Self {
         // Generous on purpose: under qemu's TCG a call runs ~20x slower
         // than native, and a budget that trips there is a false failure.
-        Self {
-            memory_bytes: 256 << 20,
-            command_budget: Duration::from_secs(10),
-            open_budget: Duration::from_secs(60),
-        }
+        Self { memory_bytes: 256 << 20, command_budget: Duration::from_secs(10), open_budget: Duration::from_secs(60) }
     }
 }
 

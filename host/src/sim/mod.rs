@@ -127,6 +127,9 @@ pub enum Malformation {
     UnknownOpcode,
 }
 
+/// Data blocks of one command and the iovecs (region offset, length) over them.
+type DataAllocation = (Vec<u32>, Vec<(u64, u32)>);
+
 #[derive(Debug)]
 struct Inflight {
     cmd_id: u16,
@@ -172,7 +175,7 @@ impl SimKernel {
     /// Build a device: memfd-backed region, mailbox initialised as the
     /// kernel does (version 2, flags, `cmdr_off` = 128).
     pub fn new(cfg: SimConfig) -> Result<Self, SimError> {
-        if cfg.ring_size % 8 != 0 || (cfg.ring_size as usize) < rsp::END * 4 {
+        if !cfg.ring_size.is_multiple_of(8) || (cfg.ring_size as usize) < rsp::END * 4 {
             return Err(SimError::TooLarge(format!("ring size {} unusable", cfg.ring_size)));
         }
         let cmdr_off = mailbox::SIZE as u64;
@@ -288,7 +291,7 @@ impl SimKernel {
 
     /// Allocate blocks for `len` bytes and return them with the iovecs
     /// (adjacent blocks merged, as the kernel does).
-    fn alloc_data(&mut self, len: u64) -> Result<(Vec<u32>, Vec<(u64, u32)>), SimError> {
+    fn alloc_data(&mut self, len: u64) -> Result<DataAllocation, SimError> {
         if len > self.max_data_len() {
             return Err(SimError::TooLarge(format!("{len}-byte data buffer")));
         }
@@ -549,7 +552,7 @@ fn sense_len(sense: &[u8], status: u8) -> usize {
     }
     let resp = sense[0] & 0x7f;
     let n = match resp {
-        0x70 | 0x71 | 0x72 | 0x73 => 8 + sense[7] as usize,
+        0x70..=0x73 => 8 + sense[7] as usize,
         _ => sense.len(),
     };
     n.min(sense.len())

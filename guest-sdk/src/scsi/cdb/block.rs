@@ -35,37 +35,19 @@ impl ReadWrite {
                     n => u32::from(n),
                 };
                 let lba = u64::from(get_be24(&c[1..]) & 0x1f_ffff);
-                Ok(Self {
-                    lba,
-                    blocks,
-                    fua: false,
-                    dpo: false,
-                    protect: 0,
-                })
+                Ok(Self { lba, blocks, fua: false, dpo: false, protect: 0 })
             }
             Some(opcode::READ_10 | opcode::WRITE_10) => {
                 let c = fixed_len::<10>(cdb)?;
-                Ok(Self::with_flags(
-                    c[1],
-                    get_be32(&c[2..]).into(),
-                    get_be16(&c[7..]).into(),
-                ))
+                Ok(Self::with_flags(c[1], get_be32(&c[2..]).into(), get_be16(&c[7..]).into()))
             }
             Some(opcode::READ_12 | opcode::WRITE_12) => {
                 let c = fixed_len::<12>(cdb)?;
-                Ok(Self::with_flags(
-                    c[1],
-                    get_be32(&c[2..]).into(),
-                    get_be32(&c[6..]),
-                ))
+                Ok(Self::with_flags(c[1], get_be32(&c[2..]).into(), get_be32(&c[6..])))
             }
             Some(opcode::READ_16 | opcode::WRITE_16) => {
                 let c = fixed_len::<16>(cdb)?;
-                Ok(Self::with_flags(
-                    c[1],
-                    get_be64(&c[2..]),
-                    get_be32(&c[10..]),
-                ))
+                Ok(Self::with_flags(c[1], get_be64(&c[2..]), get_be32(&c[10..])))
             }
             _ => Err(INVALID_COMMAND_OPERATION_CODE.into()),
         }
@@ -73,13 +55,7 @@ impl ReadWrite {
 
     /// The 10/12/16-byte forms share byte 1: PROTECT(7-5) DPO(4) FUA(3).
     fn with_flags(byte1: u8, lba: u64, blocks: u32) -> Self {
-        Self {
-            lba,
-            blocks,
-            fua: bit(byte1, 3),
-            dpo: bit(byte1, 4),
-            protect: protect_field(byte1),
-        }
+        Self { lba, blocks, fua: bit(byte1, 3), dpo: bit(byte1, 4), protect: protect_field(byte1) }
     }
 }
 
@@ -133,13 +109,7 @@ impl Verify {
             0b11 => ByteCheck::SingleBlock,
             _ => return Err(Sense::invalid_cdb_field(1, Some(2))),
         };
-        Ok(Self {
-            lba,
-            blocks,
-            byte_check,
-            dpo: bit(byte1, 4),
-            protect: protect_field(byte1),
-        })
+        Ok(Self { lba, blocks, byte_check, dpo: bit(byte1, 4), protect: protect_field(byte1) })
     }
 }
 
@@ -193,19 +163,11 @@ impl SynchronizeCache {
         match cdb.first().copied() {
             Some(opcode::SYNCHRONIZE_CACHE_10) => {
                 let c = fixed_len::<10>(cdb)?;
-                Ok(Self {
-                    lba: get_be32(&c[2..]).into(),
-                    blocks: get_be16(&c[7..]).into(),
-                    immed: bit(c[1], 1),
-                })
+                Ok(Self { lba: get_be32(&c[2..]).into(), blocks: get_be16(&c[7..]).into(), immed: bit(c[1], 1) })
             }
             Some(opcode::SYNCHRONIZE_CACHE_16) => {
                 let c = fixed_len::<16>(cdb)?;
-                Ok(Self {
-                    lba: get_be64(&c[2..]),
-                    blocks: get_be32(&c[10..]),
-                    immed: bit(c[1], 1),
-                })
+                Ok(Self { lba: get_be64(&c[2..]), blocks: get_be32(&c[10..]), immed: bit(c[1], 1) })
             }
             _ => Err(INVALID_COMMAND_OPERATION_CODE.into()),
         }
@@ -230,68 +192,32 @@ mod tests {
     #[test]
     fn read_write_10_12_16_fields() {
         let rw = ReadWrite::parse(&[opcode::READ_10, 0x18, 0, 0, 1, 0, 0, 0x01, 0x02, 0]).unwrap();
-        assert_eq!(
-            rw,
-            ReadWrite {
-                lba: 256,
-                blocks: 0x102,
-                fua: true,
-                dpo: true,
-                protect: 0
-            }
-        );
+        assert_eq!(rw, ReadWrite { lba: 256, blocks: 0x102, fua: true, dpo: true, protect: 0 });
 
         let rw = ReadWrite::parse(&[opcode::WRITE_12, 0x68, 0, 0, 0, 9, 0, 1, 0, 0, 0, 0]).unwrap();
-        assert_eq!(
-            rw,
-            ReadWrite {
-                lba: 9,
-                blocks: 0x1_0000,
-                fua: true,
-                dpo: false,
-                protect: 3
-            }
-        );
+        assert_eq!(rw, ReadWrite { lba: 9, blocks: 0x1_0000, fua: true, dpo: false, protect: 3 });
 
         let mut c = [0u8; 16];
         c[0] = opcode::WRITE_16;
         c[2..10].copy_from_slice(&0x0102_0304_0506_0708u64.to_be_bytes());
         c[10..14].copy_from_slice(&0xdead_beefu32.to_be_bytes());
         let rw = ReadWrite::parse(&c).unwrap();
-        assert_eq!(
-            (rw.lba, rw.blocks, rw.fua),
-            (0x0102_0304_0506_0708, 0xdead_beef, false)
-        );
+        assert_eq!((rw.lba, rw.blocks, rw.fua), (0x0102_0304_0506_0708, 0xdead_beef, false));
     }
 
     #[test]
     fn short_cdb_and_wrong_opcode_are_refused() {
-        assert_eq!(
-            ReadWrite::parse(&[opcode::READ_16, 0, 0]),
-            Err(INVALID_FIELD_IN_CDB.into())
-        );
-        assert_eq!(
-            ReadWrite::parse(&[opcode::INQUIRY; 6]),
-            Err(INVALID_COMMAND_OPERATION_CODE.into())
-        );
-        assert_eq!(
-            ReadWrite::parse(&[]),
-            Err(INVALID_COMMAND_OPERATION_CODE.into())
-        );
+        assert_eq!(ReadWrite::parse(&[opcode::READ_16, 0, 0]), Err(INVALID_FIELD_IN_CDB.into()));
+        assert_eq!(ReadWrite::parse(&[opcode::INQUIRY; 6]), Err(INVALID_COMMAND_OPERATION_CODE.into()));
+        assert_eq!(ReadWrite::parse(&[]), Err(INVALID_COMMAND_OPERATION_CODE.into()));
     }
 
     #[test]
     fn verify_byte_check_values() {
         let cdb = |byte1| [opcode::VERIFY_10, byte1, 0, 0, 0, 5, 0, 0, 2, 0];
         assert_eq!(Verify::parse(&cdb(0)).unwrap().byte_check, ByteCheck::None);
-        assert_eq!(
-            Verify::parse(&cdb(0b010)).unwrap().byte_check,
-            ByteCheck::DataOut
-        );
-        assert_eq!(
-            Verify::parse(&cdb(0b110)).unwrap().byte_check,
-            ByteCheck::SingleBlock
-        );
+        assert_eq!(Verify::parse(&cdb(0b010)).unwrap().byte_check, ByteCheck::DataOut);
+        assert_eq!(Verify::parse(&cdb(0b110)).unwrap().byte_check, ByteCheck::SingleBlock);
         let err = Verify::parse(&cdb(0b100)).unwrap_err();
         assert_eq!(err.code, INVALID_FIELD_IN_CDB);
         assert_eq!(err.field_pointer, Some(FieldPointer::cdb(1, Some(2))));
@@ -319,17 +245,8 @@ mod tests {
 
     #[test]
     fn synchronize_cache_fields() {
-        let sc =
-            SynchronizeCache::parse(&[opcode::SYNCHRONIZE_CACHE_10, 0x02, 0, 0, 0, 1, 0, 0, 9, 0])
-                .unwrap();
-        assert_eq!(
-            sc,
-            SynchronizeCache {
-                lba: 1,
-                blocks: 9,
-                immed: true
-            }
-        );
+        let sc = SynchronizeCache::parse(&[opcode::SYNCHRONIZE_CACHE_10, 0x02, 0, 0, 0, 1, 0, 0, 9, 0]).unwrap();
+        assert_eq!(sc, SynchronizeCache { lba: 1, blocks: 9, immed: true });
         let mut c = [0u8; 16];
         c[0] = opcode::SYNCHRONIZE_CACHE_16;
         c[2] = 1;

@@ -32,11 +32,7 @@ impl Inquiry {
         if !evpd && c[2] != 0 {
             return Err(Sense::invalid_cdb_field(2, None));
         }
-        Ok(Self {
-            evpd,
-            page_code: c[2],
-            allocation_length: get_be16(&c[3..]),
-        })
+        Ok(Self { evpd, page_code: c[2], allocation_length: get_be16(&c[3..]) })
     }
 }
 
@@ -145,12 +141,7 @@ impl ModeSelect {
             }
             _ => return Err(INVALID_COMMAND_OPERATION_CODE.into()),
         };
-        Ok(Self {
-            form,
-            page_format: bit(byte1, 4),
-            save_pages: bit(byte1, 0),
-            parameter_list_length,
-        })
+        Ok(Self { form, page_format: bit(byte1, 4), save_pages: bit(byte1, 0), parameter_list_length })
     }
 }
 
@@ -170,10 +161,7 @@ impl RequestSense {
             return Err(INVALID_COMMAND_OPERATION_CODE.into());
         }
         let c = fixed_len::<6>(cdb)?;
-        Ok(Self {
-            descriptor_format: bit(c[1], 0),
-            allocation_length: c[4],
-        })
+        Ok(Self { descriptor_format: bit(c[1], 0), allocation_length: c[4] })
     }
 }
 
@@ -223,11 +211,7 @@ impl ReportSupportedOperationCodes {
             0b011 => ReportingOptions::OpcodeMaybeServiceAction(requested_opcode, requested_sa),
             _ => return Err(Sense::invalid_cdb_field(2, Some(2))),
         };
-        Ok(Self {
-            return_timeouts: bit(c[2], 7),
-            options,
-            allocation_length: get_be32(&c[6..]),
-        })
+        Ok(Self { return_timeouts: bit(c[2], 7), options, allocation_length: get_be32(&c[6..]) })
     }
 }
 
@@ -263,22 +247,14 @@ mod tests {
     fn inquiry_fields_and_errors() {
         assert_eq!(
             Inquiry::parse(&[opcode::INQUIRY, 1, 0x83, 0x01, 0x00, 0]).unwrap(),
-            Inquiry {
-                evpd: true,
-                page_code: 0x83,
-                allocation_length: 256
-            }
+            Inquiry { evpd: true, page_code: 0x83, allocation_length: 256 }
         );
         assert_eq!(
-            Inquiry::parse(&[opcode::INQUIRY, 0, 0x80, 0, 36, 0])
-                .unwrap_err()
-                .field_pointer,
+            Inquiry::parse(&[opcode::INQUIRY, 0, 0x80, 0, 36, 0]).unwrap_err().field_pointer,
             Some(FieldPointer::cdb(2, None))
         );
         assert_eq!(
-            Inquiry::parse(&[opcode::INQUIRY, 2, 0, 0, 36, 0])
-                .unwrap_err()
-                .field_pointer,
+            Inquiry::parse(&[opcode::INQUIRY, 2, 0, 0, 36, 0]).unwrap_err().field_pointer,
             Some(FieldPointer::cdb(1, Some(1)))
         );
     }
@@ -298,99 +274,55 @@ mod tests {
                 allocation_length: 0xfc,
             }
         );
-        let ms = ModeSense::parse(&[opcode::MODE_SENSE_10, 0x10, 0xff, 0xff, 0, 0, 0, 0x10, 0, 0])
-            .unwrap();
+        let ms = ModeSense::parse(&[opcode::MODE_SENSE_10, 0x10, 0xff, 0xff, 0, 0, 0, 0x10, 0, 0]).unwrap();
         assert_eq!(ms.form, ModeForm::Ten);
         assert!(ms.llbaa && !ms.dbd);
         assert_eq!(ms.page_control, PageControl::Saved);
-        assert_eq!(
-            (ms.page_code, ms.subpage_code, ms.allocation_length),
-            (0x3f, 0xff, 0x1000)
-        );
+        assert_eq!((ms.page_code, ms.subpage_code, ms.allocation_length), (0x3f, 0xff, 0x1000));
     }
 
     #[test]
     fn mode_select_6_and_10() {
         assert_eq!(
             ModeSelect::parse(&[opcode::MODE_SELECT_6, 0x11, 0, 0, 24, 0]).unwrap(),
-            ModeSelect {
-                form: ModeForm::Six,
-                page_format: true,
-                save_pages: true,
-                parameter_list_length: 24
-            }
+            ModeSelect { form: ModeForm::Six, page_format: true, save_pages: true, parameter_list_length: 24 }
         );
-        let ms =
-            ModeSelect::parse(&[opcode::MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0, 1, 2, 0]).unwrap();
-        assert_eq!(
-            (ms.form, ms.save_pages, ms.parameter_list_length),
-            (ModeForm::Ten, false, 0x102)
-        );
+        let ms = ModeSelect::parse(&[opcode::MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0, 1, 2, 0]).unwrap();
+        assert_eq!((ms.form, ms.save_pages, ms.parameter_list_length), (ModeForm::Ten, false, 0x102));
     }
 
     #[test]
     fn request_sense_fields() {
         assert_eq!(
             RequestSense::parse(&[opcode::REQUEST_SENSE, 1, 0, 0, 252, 0]).unwrap(),
-            RequestSense {
-                descriptor_format: true,
-                allocation_length: 252
-            }
+            RequestSense { descriptor_format: true, allocation_length: 252 }
         );
     }
 
     #[test]
     fn report_supported_operation_codes_options() {
-        let cdb = |options: u8| {
-            [
-                opcode::MAINTENANCE_IN,
-                0x0c,
-                options,
-                0x9e,
-                0,
-                0x10,
-                0,
-                0,
-                2,
-                0,
-                0,
-                0,
-            ]
-        };
+        let cdb = |options: u8| [opcode::MAINTENANCE_IN, 0x0c, options, 0x9e, 0, 0x10, 0, 0, 2, 0, 0, 0];
         let all = ReportSupportedOperationCodes::parse(&cdb(0x80)).unwrap();
         assert_eq!(all.options, ReportingOptions::All);
         assert!(all.return_timeouts);
         assert_eq!(all.allocation_length, 512);
+        assert_eq!(ReportSupportedOperationCodes::parse(&cdb(1)).unwrap().options, ReportingOptions::Opcode(0x9e));
         assert_eq!(
-            ReportSupportedOperationCodes::parse(&cdb(1))
-                .unwrap()
-                .options,
-            ReportingOptions::Opcode(0x9e)
-        );
-        assert_eq!(
-            ReportSupportedOperationCodes::parse(&cdb(2))
-                .unwrap()
-                .options,
+            ReportSupportedOperationCodes::parse(&cdb(2)).unwrap().options,
             ReportingOptions::OpcodeServiceAction(0x9e, 0x10)
         );
         assert_eq!(
-            ReportSupportedOperationCodes::parse(&cdb(3))
-                .unwrap()
-                .options,
+            ReportSupportedOperationCodes::parse(&cdb(3)).unwrap().options,
             ReportingOptions::OpcodeMaybeServiceAction(0x9e, 0x10)
         );
         assert_eq!(
-            ReportSupportedOperationCodes::parse(&cdb(4))
-                .unwrap_err()
-                .field_pointer,
+            ReportSupportedOperationCodes::parse(&cdb(4)).unwrap_err().field_pointer,
             Some(FieldPointer::cdb(2, Some(2)))
         );
         let mut other_sa = cdb(0);
         other_sa[1] = 0x0a; // REPORT TARGET PORT GROUPS
         assert_eq!(
-            ReportSupportedOperationCodes::parse(&other_sa)
-                .unwrap_err()
-                .field_pointer,
+            ReportSupportedOperationCodes::parse(&other_sa).unwrap_err().field_pointer,
             Some(FieldPointer::cdb(1, Some(4)))
         );
     }

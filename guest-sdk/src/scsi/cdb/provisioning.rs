@@ -36,12 +36,7 @@ impl WriteSame {
                     let culprit = if bit(c[1], 2) { 2 } else { 1 };
                     return Err(Sense::invalid_cdb_field(1, Some(culprit)));
                 }
-                (
-                    c[1],
-                    get_be32(&c[2..]).into(),
-                    get_be16(&c[7..]).into(),
-                    false,
-                )
+                (c[1], get_be32(&c[2..]).into(), get_be16(&c[7..]).into(), false)
             }
             Some(opcode::WRITE_SAME_16) => {
                 let c = fixed_len::<16>(cdb)?;
@@ -49,14 +44,7 @@ impl WriteSame {
             }
             _ => return Err(INVALID_COMMAND_OPERATION_CODE.into()),
         };
-        Ok(Self {
-            lba,
-            blocks,
-            unmap: bit(byte1, 3),
-            anchor: bit(byte1, 4),
-            ndob,
-            protect: protect_field(byte1),
-        })
+        Ok(Self { lba, blocks, unmap: bit(byte1, 3), anchor: bit(byte1, 4), ndob, protect: protect_field(byte1) })
     }
 }
 
@@ -77,10 +65,7 @@ impl Unmap {
             return Err(INVALID_COMMAND_OPERATION_CODE.into());
         }
         let c = fixed_len::<10>(cdb)?;
-        Ok(Self {
-            anchor: bit(c[1], 0),
-            parameter_list_length: get_be16(&c[7..]),
-        })
+        Ok(Self { anchor: bit(c[1], 0), parameter_list_length: get_be16(&c[7..]) })
     }
 }
 
@@ -116,10 +101,7 @@ pub fn parse_unmap_parameters(list: &[u8]) -> Result<Vec<UnmapDescriptor>, Sense
     let descriptors = &list[UNMAP_HEADER_LEN..][..declared.min(available)];
     Ok(descriptors
         .chunks_exact(UNMAP_DESCRIPTOR_LEN)
-        .map(|d| UnmapDescriptor {
-            lba: get_be64(d),
-            blocks: get_be32(&d[8..]),
-        })
+        .map(|d| UnmapDescriptor { lba: get_be64(d), blocks: get_be32(&d[8..]) })
         .collect())
 }
 
@@ -131,19 +113,8 @@ mod tests {
     #[test]
     fn write_same_flags() {
         let ws = WriteSame::parse(&[opcode::WRITE_SAME_10, 0x08, 0, 0, 0, 3, 0, 0, 4, 0]).unwrap();
-        assert_eq!(
-            ws,
-            WriteSame {
-                lba: 3,
-                blocks: 4,
-                unmap: true,
-                anchor: false,
-                ndob: false,
-                protect: 0
-            }
-        );
-        let err =
-            WriteSame::parse(&[opcode::WRITE_SAME_10, 0x02, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap_err();
+        assert_eq!(ws, WriteSame { lba: 3, blocks: 4, unmap: true, anchor: false, ndob: false, protect: 0 });
+        let err = WriteSame::parse(&[opcode::WRITE_SAME_10, 0x02, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap_err();
         assert_eq!(err.field_pointer, Some(FieldPointer::cdb(1, Some(1))));
 
         let mut c = [0u8; 16];
@@ -172,30 +143,15 @@ mod tests {
     #[test]
     fn unmap_cdb_and_parameters() {
         let u = Unmap::parse(&[opcode::UNMAP, 1, 0, 0, 0, 0, 0, 0, 24, 0]).unwrap();
-        assert_eq!(
-            u,
-            Unmap {
-                anchor: true,
-                parameter_list_length: 24
-            }
-        );
+        assert_eq!(u, Unmap { anchor: true, parameter_list_length: 24 });
 
         let list = unmap_list(&[(1, 2), (100, 0)]);
         assert_eq!(
             parse_unmap_parameters(&list).unwrap(),
-            vec![
-                UnmapDescriptor { lba: 1, blocks: 2 },
-                UnmapDescriptor {
-                    lba: 100,
-                    blocks: 0
-                }
-            ]
+            vec![UnmapDescriptor { lba: 1, blocks: 2 }, UnmapDescriptor { lba: 100, blocks: 0 }]
         );
         assert_eq!(parse_unmap_parameters(&[]).unwrap(), vec![]);
-        assert_eq!(
-            parse_unmap_parameters(&[0; 7]),
-            Err(PARAMETER_LIST_LENGTH_ERROR.into())
-        );
+        assert_eq!(parse_unmap_parameters(&[0; 7]), Err(PARAMETER_LIST_LENGTH_ERROR.into()));
     }
 
     #[test]

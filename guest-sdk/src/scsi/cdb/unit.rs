@@ -23,10 +23,7 @@ impl ReadCapacity10 {
             return Err(INVALID_COMMAND_OPERATION_CODE.into());
         }
         let c = fixed_len::<10>(cdb)?;
-        let decoded = Self {
-            lba: get_be32(&c[2..]),
-            pmi: bit(c[8], 0),
-        };
+        let decoded = Self { lba: get_be32(&c[2..]), pmi: bit(c[8], 0) };
         if !decoded.pmi && decoded.lba != 0 {
             return Err(Sense::invalid_cdb_field(2, None));
         }
@@ -56,11 +53,7 @@ impl ReadCapacity16 {
         if opcode::service_action(c) != Some(service_action::READ_CAPACITY_16) {
             return Err(Sense::invalid_cdb_field(1, Some(4)));
         }
-        let decoded = Self {
-            lba: get_be64(&c[2..]),
-            allocation_length: get_be32(&c[10..]),
-            pmi: bit(c[14], 0),
-        };
+        let decoded = Self { lba: get_be64(&c[2..]), allocation_length: get_be32(&c[10..]), pmi: bit(c[14], 0) };
         if !decoded.pmi && decoded.lba != 0 {
             return Err(Sense::invalid_cdb_field(2, None));
         }
@@ -115,13 +108,8 @@ mod tests {
             ReadCapacity10 { lba: 0, pmi: false }
         );
         let err = ReadCapacity10::parse(&[opcode::READ_CAPACITY_10, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
-        assert_eq!(
-            err.unwrap_err().field_pointer,
-            Some(FieldPointer::cdb(2, None))
-        );
-        assert!(
-            ReadCapacity10::parse(&[opcode::READ_CAPACITY_10, 0, 0, 0, 0, 1, 0, 0, 1, 0]).is_ok()
-        );
+        assert_eq!(err.unwrap_err().field_pointer, Some(FieldPointer::cdb(2, None)));
+        assert!(ReadCapacity10::parse(&[opcode::READ_CAPACITY_10, 0, 0, 0, 0, 1, 0, 0, 1, 0]).is_ok());
     }
 
     #[test]
@@ -130,19 +118,9 @@ mod tests {
         c[0] = opcode::SERVICE_ACTION_IN_16;
         c[1] = 0x10;
         c[13] = 32;
-        assert_eq!(
-            ReadCapacity16::parse(&c).unwrap(),
-            ReadCapacity16 {
-                lba: 0,
-                allocation_length: 32,
-                pmi: false
-            }
-        );
+        assert_eq!(ReadCapacity16::parse(&c).unwrap(), ReadCapacity16 { lba: 0, allocation_length: 32, pmi: false });
         c[1] = 0x12; // GET LBA STATUS
-        assert_eq!(
-            ReadCapacity16::parse(&c).unwrap_err().field_pointer,
-            Some(FieldPointer::cdb(1, Some(4)))
-        );
+        assert_eq!(ReadCapacity16::parse(&c).unwrap_err().field_pointer, Some(FieldPointer::cdb(1, Some(4))));
     }
 
     #[test]

@@ -24,10 +24,7 @@ impl CachingPage {
 
     /// Decode from page parameters (such as [`ModePage::apply`](super::ModePage::apply) returns).
     pub fn from_parameters(p: &[u8]) -> Self {
-        Self {
-            write_cache: p[0] & 0x04 != 0,
-            read_cache_disabled: p[0] & 0x01 != 0,
-        }
+        Self { write_cache: p[0] & 0x04 != 0, read_cache_disabled: p[0] & 0x01 != 0 }
     }
 }
 
@@ -52,9 +49,7 @@ impl ControlPage {
 
     /// Decode from page parameters.
     pub fn from_parameters(p: &[u8]) -> Self {
-        Self {
-            descriptor_sense: p[0] & 0x04 != 0,
-        }
+        Self { descriptor_sense: p[0] & 0x04 != 0 }
     }
 }
 
@@ -64,10 +59,7 @@ mod tests {
 
     #[test]
     fn control_page_round_trip() {
-        let p = ControlPage {
-            descriptor_sense: true,
-        }
-        .to_parameters();
+        let p = ControlPage { descriptor_sense: true }.to_parameters();
         assert_eq!(p.len(), 10);
         assert_eq!(p[0], 0x04);
         assert!(ControlPage::from_parameters(&p).descriptor_sense);

@@ -58,45 +58,25 @@ pub fn parse_mode_parameters(list: &[u8], form: ModeForm) -> Result<ModeParamete
     if list.is_empty() {
         return Ok(ModeParameters::default());
     }
-    let (header_len, medium_type, device_specific, long_lba, descriptors_len, descriptors_len_at) =
-        match form {
-            ModeForm::Six if list.len() >= 4 => {
-                (4, list[1], list[2], false, usize::from(list[3]), 3u16)
-            }
-            ModeForm::Ten if list.len() >= 8 => (
-                8,
-                list[2],
-                list[3],
-                list[4] & 1 != 0,
-                usize::from(get_be16(&list[6..])),
-                6,
-            ),
-            _ => return Err(PARAMETER_LIST_LENGTH_ERROR.into()),
-        };
-    let descriptor_len = if long_lba {
-        LONG_DESCRIPTOR_LEN
-    } else {
-        SHORT_DESCRIPTOR_LEN
+    let (header_len, medium_type, device_specific, long_lba, descriptors_len, descriptors_len_at) = match form {
+        ModeForm::Six if list.len() >= 4 => (4, list[1], list[2], false, usize::from(list[3]), 3u16),
+        ModeForm::Ten if list.len() >= 8 => {
+            (8, list[2], list[3], list[4] & 1 != 0, usize::from(get_be16(&list[6..])), 6)
+        }
+        _ => return Err(PARAMETER_LIST_LENGTH_ERROR.into()),
     };
+    let descriptor_len = if long_lba { LONG_DESCRIPTOR_LEN } else { SHORT_DESCRIPTOR_LEN };
     if descriptors_len % descriptor_len != 0 {
         return Err(Sense::invalid_parameter_field(descriptors_len_at, None));
     }
-    let descriptors = list[header_len..]
-        .get(..descriptors_len)
-        .ok_or(PARAMETER_LIST_LENGTH_ERROR)?;
+    let descriptors = list[header_len..].get(..descriptors_len).ok_or(PARAMETER_LIST_LENGTH_ERROR)?;
     let block_descriptors = descriptors
         .chunks_exact(descriptor_len)
         .map(|d| {
             if long_lba {
-                BlockDescriptor {
-                    blocks: get_be64(d),
-                    block_length: get_be32(&d[12..]),
-                }
+                BlockDescriptor { blocks: get_be64(d), block_length: get_be32(&d[12..]) }
             } else {
-                BlockDescriptor {
-                    blocks: get_be32(d).into(),
-                    block_length: get_be24(&d[5..]),
-                }
+                BlockDescriptor { blocks: get_be32(d).into(), block_length: get_be24(&d[5..]) }
             }
         })
         .collect();
@@ -111,23 +91,11 @@ pub fn parse_mode_parameters(list: &[u8], form: ModeForm) -> Result<ModeParamete
             (true, 4..) => (rest[1], 4, usize::from(get_be16(&rest[2..]))),
             _ => return Err(PARAMETER_LIST_LENGTH_ERROR.into()),
         };
-        let parameters = rest[page_header_len..]
-            .get(..parameters_len)
-            .ok_or(PARAMETER_LIST_LENGTH_ERROR)?;
-        pages.push(SentModePage {
-            code: rest[0] & 0x3f,
-            subpage,
-            parameters,
-            offset: at,
-        });
+        let parameters = rest[page_header_len..].get(..parameters_len).ok_or(PARAMETER_LIST_LENGTH_ERROR)?;
+        pages.push(SentModePage { code: rest[0] & 0x3f, subpage, parameters, offset: at });
         at += page_header_len + parameters_len;
     }
-    Ok(ModeParameters {
-        medium_type,
-        device_specific,
-        block_descriptors,
-        pages,
-    })
+    Ok(ModeParameters { medium_type, device_specific, block_descriptors, pages })
 }
 
 #[cfg(test)]
@@ -147,32 +115,13 @@ mod tests {
     #[test]
     fn parse_select_six_with_descriptor_and_pages() {
         let mut caching_page = vec![0x88, 0x12]; // PS set: reserved in MODE SELECT
-        caching_page.extend(
-            CachingPage {
-                write_cache: true,
-                read_cache_disabled: false,
-            }
-            .to_parameters(),
-        );
+        caching_page.extend(CachingPage { write_cache: true, read_cache_disabled: false }.to_parameters());
         let subpage = [0x4a, 0x01, 0x00, 0x02, 0xde, 0xad];
         let list = select_list_6(&[&caching_page, &subpage], Some([0, 0, 0, 10, 0, 0, 2, 0]));
         let parsed = parse_mode_parameters(&list, ModeForm::Six).unwrap();
-        assert_eq!(
-            parsed.block_descriptors,
-            vec![BlockDescriptor {
-                blocks: 10,
-                block_length: 512
-            }]
-        );
+        assert_eq!(parsed.block_descriptors, vec![BlockDescriptor { blocks: 10, block_length: 512 }]);
         assert_eq!(parsed.pages.len(), 2);
-        assert_eq!(
-            (
-                parsed.pages[0].code,
-                parsed.pages[0].subpage,
-                parsed.pages[0].offset
-            ),
-            (0x08, 0, 12)
-        );
+        assert_eq!((parsed.pages[0].code, parsed.pages[0].subpage, parsed.pages[0].offset), (0x08, 0, 12));
         assert!(CachingPage::from_parameters(parsed.pages[0].parameters).write_cache);
         assert_eq!((parsed.pages[1].code, parsed.pages[1].subpage), (0x0a, 1));
         assert_eq!(parsed.pages[1].parameters, &[0xde, 0xad]);
@@ -188,47 +137,23 @@ mod tests {
         list.extend_from_slice(&[0, 0, 0, 0]);
         list.extend_from_slice(&4096u32.to_be_bytes());
         let parsed = parse_mode_parameters(&list, ModeForm::Ten).unwrap();
-        assert_eq!(
-            parsed.block_descriptors,
-            vec![BlockDescriptor {
-                blocks: 5,
-                block_length: 4096
-            }]
-        );
+        assert_eq!(parsed.block_descriptors, vec![BlockDescriptor { blocks: 5, block_length: 4096 }]);
         assert!(parsed.pages.is_empty());
     }
 
     #[test]
     fn parse_select_truncations() {
-        assert_eq!(
-            parse_mode_parameters(&[], ModeForm::Six).unwrap(),
-            ModeParameters::default()
-        );
-        assert_eq!(
-            parse_mode_parameters(&[0, 0, 0], ModeForm::Six),
-            Err(PARAMETER_LIST_LENGTH_ERROR.into())
-        );
-        assert_eq!(
-            parse_mode_parameters(&[0; 6], ModeForm::Ten),
-            Err(PARAMETER_LIST_LENGTH_ERROR.into())
-        );
+        assert_eq!(parse_mode_parameters(&[], ModeForm::Six).unwrap(), ModeParameters::default());
+        assert_eq!(parse_mode_parameters(&[0, 0, 0], ModeForm::Six), Err(PARAMETER_LIST_LENGTH_ERROR.into()));
+        assert_eq!(parse_mode_parameters(&[0; 6], ModeForm::Ten), Err(PARAMETER_LIST_LENGTH_ERROR.into()));
         // Block descriptor length says 8, but no descriptor follows.
-        assert_eq!(
-            parse_mode_parameters(&[0, 0, 0, 8], ModeForm::Six),
-            Err(PARAMETER_LIST_LENGTH_ERROR.into())
-        );
+        assert_eq!(parse_mode_parameters(&[0, 0, 0, 8], ModeForm::Six), Err(PARAMETER_LIST_LENGTH_ERROR.into()));
         // A page longer than what arrived.
         let list = select_list_6(&[&[0x08, 0x12, 0, 0]], None);
-        assert_eq!(
-            parse_mode_parameters(&list, ModeForm::Six),
-            Err(PARAMETER_LIST_LENGTH_ERROR.into())
-        );
+        assert_eq!(parse_mode_parameters(&list, ModeForm::Six), Err(PARAMETER_LIST_LENGTH_ERROR.into()));
         // A lone byte where a page header should be.
         let list = select_list_6(&[&[0x08]], None);
-        assert_eq!(
-            parse_mode_parameters(&list, ModeForm::Six),
-            Err(PARAMETER_LIST_LENGTH_ERROR.into())
-        );
+        assert_eq!(parse_mode_parameters(&list, ModeForm::Six), Err(PARAMETER_LIST_LENGTH_ERROR.into()));
         // Not a whole block descriptor.
         let err = parse_mode_parameters(&[0, 0, 0, 4, 0, 0, 0, 0], ModeForm::Six).unwrap_err();
         assert_eq!(err, Sense::invalid_parameter_field(3, None));

@@ -15,10 +15,7 @@ fn inquiry(evpd: bool, page: u8, allocation_length: u16) -> [u8; 6] {
 fn vpd(rig: &mut Rig, page: u8) -> Vec<u8> {
     let data = rig.ok(&inquiry(true, page, 1024), &[], 1024);
     assert_eq!(&data[..2], &[0x00, page]);
-    assert_eq!(
-        usize::from(u16::from_be_bytes([data[2], data[3]])),
-        data.len() - 4
-    );
+    assert_eq!(usize::from(u16::from_be_bytes([data[2], data[3]])), data.len() - 4);
     data
 }
 
@@ -95,10 +92,7 @@ fn designators(page: &[u8]) -> Vec<(u8, Vec<u8>)> {
 fn device_identification_derives_naa_from_serial() {
     let mut rig = Rig::with("serial=SN-0042", 4 * BS);
     let found = designators(&vpd(&mut rig, 0x83));
-    assert_eq!(
-        found[0],
-        (0x3, NaaId::from_serial("SN-0042").as_bytes().to_vec())
-    );
+    assert_eq!(found[0], (0x3, NaaId::from_serial("SN-0042").as_bytes().to_vec()));
     assert_eq!(found[1].0, 0x1);
     assert!(found[1].1.starts_with(b"TCMUWASMSN-0042"));
 }
@@ -121,10 +115,7 @@ fn block_limits_page() {
     assert_eq!(be32(8), u32::MAX / 4096, "maximum transfer length");
     assert_eq!(be32(20), (1 << 30) / 4096, "maximum unmap LBA count");
     assert_eq!(be32(24), 256, "maximum unmap block descriptor count");
-    assert_eq!(
-        u64::from_be_bytes(page[36..44].try_into().unwrap()),
-        (1 << 30) / 4096
-    );
+    assert_eq!(u64::from_be_bytes(page[36..44].try_into().unwrap()), (1 << 30) / 4096);
 }
 
 #[test]
@@ -136,26 +127,8 @@ fn characteristics_and_provisioning_pages() {
     assert_eq!(provisioning[6] & 0x07, 2, "thin provisioned");
 }
 
-fn report_opcodes(
-    options: u8,
-    opcode: u8,
-    service_action: u16,
-    allocation_length: u32,
-) -> [u8; 12] {
-    let mut c = [
-        MAINTENANCE_IN,
-        0x0c,
-        options,
-        opcode,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-    ];
+fn report_opcodes(options: u8, opcode: u8, service_action: u16, allocation_length: u32) -> [u8; 12] {
+    let mut c = [MAINTENANCE_IN, 0x0c, options, opcode, 0, 0, 0, 0, 0, 0, 0, 0];
     c[4..6].copy_from_slice(&service_action.to_be_bytes());
     c[6..10].copy_from_slice(&allocation_length.to_be_bytes());
     c
@@ -168,13 +141,7 @@ fn report_all_supported_operation_codes() {
     let listed = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
     assert_eq!(listed, 8 * SUPPORTED_COMMANDS.len());
     let opcodes: Vec<u8> = data[4..].chunks(8).map(|d| d[0]).collect();
-    for expected in [
-        READ_16,
-        WRITE_16,
-        UNMAP,
-        COMPARE_AND_WRITE,
-        SERVICE_ACTION_IN_16,
-    ] {
+    for expected in [READ_16, WRITE_16, UNMAP, COMPARE_AND_WRITE, SERVICE_ACTION_IN_16] {
         assert!(opcodes.contains(&expected), "{expected:#x} not listed");
     }
     // Truncated to the allocation length, with GOOD status.
@@ -191,12 +158,7 @@ fn report_one_operation_code() {
     assert_eq!(&data[..6], &[0, 0x03, 0, 16, SERVICE_ACTION_IN_16, 0x10]);
     let data = rig.ok(&report_opcodes(1, FORMAT_UNIT, 0, 64), &[], 64);
     assert_eq!(data, [0, 0x01, 0, 0], "not supported");
-    rig.fails(
-        &report_opcodes(1, SERVICE_ACTION_IN_16, 0, 64),
-        &[],
-        64,
-        INVALID_FIELD_IN_CDB,
-    );
+    rig.fails(&report_opcodes(1, SERVICE_ACTION_IN_16, 0, 64), &[], 64, INVALID_FIELD_IN_CDB);
 }
 
 /// A CDB of the right length for `opcode` whose fields are all zero, but

@@ -11,9 +11,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use tcmu_guest_sdk::sense::{SenseCode, SenseFormat};
-use tcmu_guest_sdk::{
-    Command, Completion, Handler, IoError, STATUS_CHECK_CONDITION, STATUS_GOOD, Store, Transfer,
-};
+use tcmu_guest_sdk::{Command, Completion, Handler, IoError, STATUS_CHECK_CONDITION, STATUS_GOOD, Store, Transfer};
 
 use crate::FileDisk;
 
@@ -110,24 +108,15 @@ impl Store for MemStore {
         let mut b = self.readable()?;
         let from = range(offset, len.into(), b.medium.len())?;
         let to = range(data_in_offset.into(), len.into(), b.data_in.len())?;
-        let Backing {
-            medium, data_in, ..
-        } = &mut *b;
+        let Backing { medium, data_in, .. } = &mut *b;
         data_in[to].copy_from_slice(&medium[from]);
         Ok(())
     }
-    fn write_from_data_out(
-        &self,
-        offset: u64,
-        len: u32,
-        data_out_offset: u32,
-    ) -> Result<(), IoError> {
+    fn write_from_data_out(&self, offset: u64, len: u32, data_out_offset: u32) -> Result<(), IoError> {
         let mut b = self.writable()?;
         let to = range(offset, len.into(), b.medium.len())?;
         let from = range(data_out_offset.into(), len.into(), b.data_out.len())?;
-        let Backing {
-            medium, data_out, ..
-        } = &mut *b;
+        let Backing { medium, data_out, .. } = &mut *b;
         medium[to].copy_from_slice(&data_out[from]);
         Ok(())
     }
@@ -188,18 +177,9 @@ impl Rig {
             b.data_out = data_out.to_vec();
             b.data_in = vec![0xee; data_in_len as usize];
         }
-        let cmd = Command {
-            cdb,
-            data_out_len: data_out.len() as u32,
-            data_in_len,
-        };
-        let done = self
-            .disk
-            .handle(&cmd, &mut MemTransfer(self.backing.clone()));
-        assert!(
-            done.data_in_len <= data_in_len,
-            "claimed more data-in than there was room for"
-        );
+        let cmd = Command { cdb, data_out_len: data_out.len() as u32, data_in_len };
+        let done = self.disk.handle(&cmd, &mut MemTransfer(self.backing.clone()));
+        assert!(done.data_in_len <= data_in_len, "claimed more data-in than there was room for");
         let data_in = self.backing.borrow().data_in[..done.data_in_len as usize].to_vec();
         (done, data_in)
     }
@@ -207,27 +187,15 @@ impl Rig {
     /// Run a command that must succeed; returns its data-in.
     fn ok(&mut self, cdb: &[u8], data_out: &[u8], data_in_len: u32) -> Vec<u8> {
         let (done, data_in) = self.run(cdb, data_out, data_in_len);
-        assert_eq!(
-            done.status, STATUS_GOOD,
-            "{cdb:02x?} failed with sense {:02x?}",
-            done.sense
-        );
+        assert_eq!(done.status, STATUS_GOOD, "{cdb:02x?} failed with sense {:02x?}", done.sense);
         data_in
     }
 
     /// Run a command that must fail with `code`; returns the sense bytes.
     fn fails(&mut self, cdb: &[u8], data_out: &[u8], data_in_len: u32, code: SenseCode) -> Vec<u8> {
         let (done, _) = self.run(cdb, data_out, data_in_len);
-        assert_eq!(
-            done.status, STATUS_CHECK_CONDITION,
-            "{cdb:02x?} did not fail"
-        );
-        assert_eq!(
-            sense_code(&done.sense),
-            code,
-            "{cdb:02x?}: sense {:02x?}",
-            done.sense
-        );
+        assert_eq!(done.status, STATUS_CHECK_CONDITION, "{cdb:02x?} did not fail");
+        assert_eq!(sense_code(&done.sense), code, "{cdb:02x?}: sense {:02x?}", done.sense);
         assert_eq!(done.data_in_len, 0);
         done.sense
     }

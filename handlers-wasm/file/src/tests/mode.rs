@@ -2,8 +2,8 @@
 
 use tcmu_guest_sdk::scsi::opcode::*;
 use tcmu_guest_sdk::sense::{
-    INVALID_FIELD_IN_CDB, INVALID_FIELD_IN_PARAMETER_LIST, LBA_OUT_OF_RANGE,
-    PARAMETER_LIST_LENGTH_ERROR, SAVING_PARAMETERS_NOT_SUPPORTED,
+    INVALID_FIELD_IN_CDB, INVALID_FIELD_IN_PARAMETER_LIST, LBA_OUT_OF_RANGE, PARAMETER_LIST_LENGTH_ERROR,
+    SAVING_PARAMETERS_NOT_SUPPORTED,
 };
 
 use super::*;
@@ -13,29 +13,11 @@ const CONTROL: u8 = 0x0A;
 const ALL: u8 = 0x3F;
 
 fn mode_sense_6(page_control: u8, page: u8, dbd: bool) -> [u8; 6] {
-    [
-        MODE_SENSE_6,
-        if dbd { 0x08 } else { 0 },
-        page_control << 6 | page,
-        0,
-        255,
-        0,
-    ]
+    [MODE_SENSE_6, if dbd { 0x08 } else { 0 }, page_control << 6 | page, 0, 255, 0]
 }
 
 fn mode_sense_10(page: u8, llbaa: bool) -> [u8; 10] {
-    [
-        MODE_SENSE_10,
-        if llbaa { 0x10 } else { 0 },
-        page,
-        0,
-        0,
-        0,
-        0,
-        1,
-        0,
-        0,
-    ]
+    [MODE_SENSE_10, if llbaa { 0x10 } else { 0 }, page, 0, 0, 0, 0, 1, 0, 0]
 }
 
 /// The pages of MODE SENSE(6) data: (code, parameter bytes).
@@ -91,10 +73,7 @@ fn mode_sense_6_all_pages_with_block_descriptor() {
     assert_eq!(data[3], 8);
     assert_eq!(&data[4..12], &[0, 0, 0, BLOCKS as u8, 0, 0, 2, 0]);
     let pages = pages_6(&data);
-    assert_eq!(
-        pages.iter().map(|p| p.0).collect::<Vec<_>>(),
-        [CACHING, CONTROL]
-    );
+    assert_eq!(pages.iter().map(|p| p.0).collect::<Vec<_>>(), [CACHING, CONTROL]);
     assert_eq!(pages[0].1.len(), 0x12);
     assert_eq!(pages[0].1[0], 0x04, "WCE on by default");
     assert_eq!(pages[1].1.len(), 0x0a);
@@ -104,10 +83,7 @@ fn mode_sense_6_all_pages_with_block_descriptor() {
 fn mode_sense_10_with_long_lba_descriptor() {
     let mut rig = Rig::new();
     let data = rig.ok(&mode_sense_10(CACHING, true), &[], 256);
-    assert_eq!(
-        u16::from_be_bytes([data[0], data[1]]) as usize,
-        data.len() - 2
-    );
+    assert_eq!(u16::from_be_bytes([data[0], data[1]]) as usize, data.len() - 2);
     assert_eq!(data[4] & 1, 1, "LONGLBA");
     assert_eq!(&data[6..8], &[0, 16]);
     assert_eq!(&data[8..16], &BLOCKS.to_be_bytes());
@@ -131,12 +107,7 @@ fn mode_sense_page_control() {
     assert!(pages[0].1[1..].iter().all(|&b| b == 0));
     assert_eq!(pages[1].1[0], 0x04, "D_SENSE changeable");
     rig.ok(&mode_sense_6(2, ALL, true), &[], 255);
-    rig.fails(
-        &mode_sense_6(3, ALL, true),
-        &[],
-        255,
-        SAVING_PARAMETERS_NOT_SUPPORTED,
-    );
+    rig.fails(&mode_sense_6(3, ALL, true), &[], 255, SAVING_PARAMETERS_NOT_SUPPORTED);
     rig.fails(&mode_sense_6(0, 0x1c, true), &[], 255, INVALID_FIELD_IN_CDB);
 }
 
@@ -145,11 +116,7 @@ fn mode_sense_short_allocation_length() {
     let mut rig = Rig::new();
     let (done, data) = rig.run(&[MODE_SENSE_6, 0, ALL, 0, 4, 0], &[], 4);
     assert_eq!(done, Completion::good_with_data(4));
-    assert_eq!(
-        data[0] as usize,
-        4 + 8 + 20 + 12 - 1,
-        "the length still describes all the data"
-    );
+    assert_eq!(data[0] as usize, 4 + 8 + 20 + 12 - 1, "the length still describes all the data");
 }
 
 #[test]
@@ -160,11 +127,7 @@ fn mode_select_turns_the_write_cache_off_and_on() {
     assert!(!write_cache(&mut rig));
     assert_eq!(rig.backing().flushes, 1, "disabling the cache flushes it");
     rig.ok(&cdb10(WRITE_10, 0, 0, 1), &blocks_of(1, 1), 0);
-    assert_eq!(
-        rig.backing().flushes,
-        2,
-        "every write is durable without a cache"
-    );
+    assert_eq!(rig.backing().flushes, 2, "every write is durable without a cache");
 
     let list = select_list(&[&caching_page(true)]);
     rig.ok(&mode_select_6(&list), &list, 0);
@@ -196,12 +159,7 @@ fn mode_select_refuses_unchangeable_bits_and_changes_nothing() {
     let mut caching = caching_page(false);
     caching[2] |= 0x01; // RCD
     let list = select_list(&[&control_page(true), &caching]);
-    let sense = rig.fails(
-        &mode_select_6(&list),
-        &list,
-        0,
-        INVALID_FIELD_IN_PARAMETER_LIST,
-    );
+    let sense = rig.fails(&mode_select_6(&list), &list, 0, INVALID_FIELD_IN_PARAMETER_LIST);
     assert_eq!(field_pointer(&sense), Some([0x80 | 0x08, 0, 4 + 12 + 2]));
     assert!(write_cache(&mut rig));
     // The control page in the same list did not take effect either.
@@ -218,28 +176,13 @@ fn mode_select_refusals() {
     rig.fails(&cdb, &list, 0, INVALID_FIELD_IN_CDB);
     // A page the device does not have.
     let list = select_list(&[&[0x1c, 0x02, 0, 0]]);
-    rig.fails(
-        &mode_select_6(&list),
-        &list,
-        0,
-        INVALID_FIELD_IN_PARAMETER_LIST,
-    );
+    rig.fails(&mode_select_6(&list), &list, 0, INVALID_FIELD_IN_PARAMETER_LIST);
     // A page cut short by the parameter list length.
     let list = select_list(&[&caching_page(true)]);
-    rig.fails(
-        &[MODE_SELECT_6, 0x10, 0, 0, 10, 0],
-        &list,
-        0,
-        PARAMETER_LIST_LENGTH_ERROR,
-    );
+    rig.fails(&[MODE_SELECT_6, 0x10, 0, 0, 10, 0], &list, 0, PARAMETER_LIST_LENGTH_ERROR);
     // A page with the wrong length.
     let list = select_list(&[&[CACHING, 0x02, 0x04, 0]]);
-    rig.fails(
-        &mode_select_6(&list),
-        &list,
-        0,
-        INVALID_FIELD_IN_PARAMETER_LIST,
-    );
+    rig.fails(&mode_select_6(&list), &list, 0, INVALID_FIELD_IN_PARAMETER_LIST);
     // An empty parameter list is fine.
     rig.ok(&[MODE_SELECT_6, 0x10, 0, 0, 0, 0], &[], 0);
 }
@@ -249,12 +192,7 @@ fn d_sense_switches_to_descriptor_sense() {
     let mut rig = Rig::new();
     let list = select_list(&[&control_page(true)]);
     rig.ok(&mode_select_6(&list), &list, 0);
-    let sense = rig.fails(
-        &cdb16(READ_16, 0, BLOCKS, 1),
-        &[],
-        BS as u32,
-        LBA_OUT_OF_RANGE,
-    );
+    let sense = rig.fails(&cdb16(READ_16, 0, BLOCKS, 1), &[], BS as u32, LBA_OUT_OF_RANGE);
     assert_eq!(sense_format(&sense), SenseFormat::Descriptor);
     let data = rig.ok(&mode_sense_6(0, CONTROL, true), &[], 255);
     assert_eq!(pages_6(&data)[0].1[0], 0x04);

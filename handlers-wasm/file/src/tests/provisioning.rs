@@ -2,8 +2,8 @@
 
 use tcmu_guest_sdk::scsi::opcode::*;
 use tcmu_guest_sdk::sense::{
-    INVALID_FIELD_IN_CDB, INVALID_FIELD_IN_PARAMETER_LIST, LBA_OUT_OF_RANGE,
-    PARAMETER_LIST_LENGTH_ERROR, WRITE_PROTECTED,
+    INVALID_FIELD_IN_CDB, INVALID_FIELD_IN_PARAMETER_LIST, LBA_OUT_OF_RANGE, PARAMETER_LIST_LENGTH_ERROR,
+    WRITE_PROTECTED,
 };
 
 use super::*;
@@ -25,11 +25,7 @@ fn write_same_repeats_a_block() {
 fn write_same_repeats_across_pattern_chunks() {
     let blocks = 2048; // 1 MiB: several write_at chunks
     let mut rig = Rig::with("", blocks * BS);
-    rig.ok(
-        &cdb16(WRITE_SAME_16, 0, 0, blocks as u32),
-        &blocks_of(0x42, 1),
-        0,
-    );
+    rig.ok(&cdb16(WRITE_SAME_16, 0, 0, blocks as u32), &blocks_of(0x42, 1), 0);
     assert!(rig.medium(0, blocks * BS).iter().all(|&b| b == 0x42));
 }
 
@@ -66,50 +62,20 @@ fn write_same_refusals() {
     let mut rig = Rig::new();
     let block = blocks_of(1, 1);
     // ANCHOR is not supported.
-    rig.fails(
-        &cdb16(WRITE_SAME_16, 0x18, 0, 1),
-        &block,
-        0,
-        INVALID_FIELD_IN_CDB,
-    );
+    rig.fails(&cdb16(WRITE_SAME_16, 0x18, 0, 1), &block, 0, INVALID_FIELD_IN_CDB);
     // WSNZ: zero blocks is refused, with the pointer on the length field.
-    let sense = rig.fails(
-        &cdb10(WRITE_SAME_10, 0, 0, 0),
-        &block,
-        0,
-        INVALID_FIELD_IN_CDB,
-    );
+    let sense = rig.fails(&cdb10(WRITE_SAME_10, 0, 0, 0), &block, 0, INVALID_FIELD_IN_CDB);
     assert_eq!(field_pointer(&sense), Some([0xc0, 0, 7]));
-    let sense = rig.fails(
-        &cdb16(WRITE_SAME_16, 0, 0, 0),
-        &block,
-        0,
-        INVALID_FIELD_IN_CDB,
-    );
+    let sense = rig.fails(&cdb16(WRITE_SAME_16, 0, 0, 0), &block, 0, INVALID_FIELD_IN_CDB);
     assert_eq!(field_pointer(&sense), Some([0xc0, 0, 10]));
     // More than the block limits page allows.
     let too_many = (1u32 << 30) / BS as u32 + 1;
-    rig.fails(
-        &cdb16(WRITE_SAME_16, 0, 0, too_many),
-        &block,
-        0,
-        INVALID_FIELD_IN_CDB,
-    );
+    rig.fails(&cdb16(WRITE_SAME_16, 0, 0, too_many), &block, 0, INVALID_FIELD_IN_CDB);
     // The obsolete PBDATA bit.
-    rig.fails(
-        &cdb10(WRITE_SAME_10, 0x04, 0, 1),
-        &block,
-        0,
-        INVALID_FIELD_IN_CDB,
-    );
+    rig.fails(&cdb10(WRITE_SAME_10, 0x04, 0, 1), &block, 0, INVALID_FIELD_IN_CDB);
     // No data-out block.
     rig.fails(&cdb10(WRITE_SAME_10, 0, 0, 1), &[], 0, INVALID_FIELD_IN_CDB);
-    rig.fails(
-        &cdb10(WRITE_SAME_10, 0, BLOCKS as u32 - 1, 2),
-        &block,
-        0,
-        LBA_OUT_OF_RANGE,
-    );
+    rig.fails(&cdb10(WRITE_SAME_10, 0, BLOCKS as u32 - 1, 2), &block, 0, LBA_OUT_OF_RANGE);
 
     let mut rig = Rig::with("ro", BLOCKS as usize * BS);
     rig.fails(&cdb10(WRITE_SAME_10, 0, 0, 1), &block, 0, WRITE_PROTECTED);
@@ -136,13 +102,7 @@ fn unmap_discards_every_range() {
     let mut rig = Rig::new();
     let list = unmap_list(&[(1, 2), (10, 0), (BLOCKS - 1, 1)]);
     rig.ok(&unmap_cdb(list.len()), &list, 0);
-    assert_eq!(
-        rig.backing().discards,
-        vec![
-            (BS as u64, 2 * BS as u64),
-            ((BLOCKS - 1) * BS as u64, BS as u64)
-        ]
-    );
+    assert_eq!(rig.backing().discards, vec![(BS as u64, 2 * BS as u64), ((BLOCKS - 1) * BS as u64, BS as u64)]);
     assert_eq!(rig.medium(BS, 2 * BS), blocks_of(0, 2));
 }
 
@@ -162,12 +122,7 @@ fn unmap_checks_the_whole_list_first() {
 
     let max = (1u32 << 30) / BS as u32;
     let list = unmap_list(&[(0, 1), (1, max)]);
-    let sense = rig.fails(
-        &unmap_cdb(list.len()),
-        &list,
-        0,
-        INVALID_FIELD_IN_PARAMETER_LIST,
-    );
+    let sense = rig.fails(&unmap_cdb(list.len()), &list, 0, INVALID_FIELD_IN_PARAMETER_LIST);
     assert_eq!(field_pointer(&sense), Some([0x80, 0, 8 + 16 + 8]));
     assert!(rig.backing().discards.is_empty());
 }
@@ -177,19 +132,9 @@ fn unmap_refusals() {
     let mut rig = Rig::new();
     rig.fails(&unmap_cdb(4), &[0; 4], 0, PARAMETER_LIST_LENGTH_ERROR);
     let list = unmap_list(&[(0, 1)]);
-    rig.fails(
-        &cdb10(UNMAP, 0x01, 0, list.len() as u16),
-        &list,
-        0,
-        INVALID_FIELD_IN_CDB,
-    );
+    rig.fails(&cdb10(UNMAP, 0x01, 0, list.len() as u16), &list, 0, INVALID_FIELD_IN_CDB);
     let too_many = unmap_list(&vec![(0, 0); 257]);
-    rig.fails(
-        &unmap_cdb(too_many.len()),
-        &too_many,
-        0,
-        INVALID_FIELD_IN_PARAMETER_LIST,
-    );
+    rig.fails(&unmap_cdb(too_many.len()), &too_many, 0, INVALID_FIELD_IN_PARAMETER_LIST);
 
     let mut rig = Rig::with("ro", BLOCKS as usize * BS);
     rig.fails(&unmap_cdb(list.len()), &list, 0, WRITE_PROTECTED);

@@ -2,8 +2,7 @@
 
 use tcmu_guest_sdk::scsi::opcode::*;
 use tcmu_guest_sdk::sense::{
-    CAPACITY_DATA_HAS_CHANGED, INVALID_COMMAND_OPERATION_CODE, INVALID_FIELD_IN_CDB,
-    MEDIUM_NOT_PRESENT,
+    CAPACITY_DATA_HAS_CHANGED, INVALID_COMMAND_OPERATION_CODE, INVALID_FIELD_IN_CDB, MEDIUM_NOT_PRESENT,
 };
 
 use super::*;
@@ -25,22 +24,14 @@ fn open_rejects_bad_config_and_tiny_stores() {
 #[test]
 fn describes_itself_as_a_disk() {
     let info = FileDisk::describe();
-    assert_eq!(
-        (info.name.as_str(), info.device_type),
-        ("file", tcmu_guest_sdk::DeviceType::Disk)
-    );
+    assert_eq!((info.name.as_str(), info.device_type), ("file", tcmu_guest_sdk::DeviceType::Disk));
 }
 
 #[test]
 fn test_unit_ready_and_invalid_opcode() {
     let mut rig = Rig::new();
     rig.ok(&[TEST_UNIT_READY, 0, 0, 0, 0, 0], &[], 0);
-    rig.fails(
-        &[FORMAT_UNIT, 0, 0, 0, 0, 0],
-        &[],
-        0,
-        INVALID_COMMAND_OPERATION_CODE,
-    );
+    rig.fails(&[FORMAT_UNIT, 0, 0, 0, 0, 0], &[], 0, INVALID_COMMAND_OPERATION_CODE);
     rig.fails(&[], &[], 0, INVALID_COMMAND_OPERATION_CODE);
 }
 
@@ -62,12 +53,7 @@ fn resize_raises_one_capacity_unit_attention() {
     rig.disk.resized(2 * BLOCKS * BS as u64);
     // INQUIRY passes without consuming it.
     rig.ok(&[INQUIRY, 0, 0, 0, 36, 0], &[], 36);
-    rig.fails(
-        &[TEST_UNIT_READY, 0, 0, 0, 0, 0],
-        &[],
-        0,
-        CAPACITY_DATA_HAS_CHANGED,
-    );
+    rig.fails(&[TEST_UNIT_READY, 0, 0, 0, 0, 0], &[], 0, CAPACITY_DATA_HAS_CHANGED);
     rig.ok(&[TEST_UNIT_READY, 0, 0, 0, 0, 0], &[], 0);
     assert_eq!(read_capacity_10(&mut rig), (2 * BLOCKS - 1, BS as u32));
 }
@@ -85,18 +71,8 @@ fn request_sense_reports_and_clears_the_unit_attention() {
 fn unit_attention_precedes_even_invalid_commands() {
     let mut rig = Rig::new();
     rig.disk.resized(BLOCKS * BS as u64);
-    rig.fails(
-        &[FORMAT_UNIT, 0, 0, 0, 0, 0],
-        &[],
-        0,
-        CAPACITY_DATA_HAS_CHANGED,
-    );
-    rig.fails(
-        &[FORMAT_UNIT, 0, 0, 0, 0, 0],
-        &[],
-        0,
-        INVALID_COMMAND_OPERATION_CODE,
-    );
+    rig.fails(&[FORMAT_UNIT, 0, 0, 0, 0, 0], &[], 0, CAPACITY_DATA_HAS_CHANGED);
+    rig.fails(&[FORMAT_UNIT, 0, 0, 0, 0, 0], &[], 0, INVALID_COMMAND_OPERATION_CODE);
 }
 
 fn read_capacity_10(rig: &mut Rig) -> (u64, u32) {
@@ -127,12 +103,7 @@ fn read_capacity_reports_whole_blocks() {
 fn read_capacity_field_checks() {
     let mut rig = Rig::new();
     // An LBA without PMI.
-    rig.fails(
-        &[READ_CAPACITY_10, 0, 0, 0, 0, 1, 0, 0, 0, 0],
-        &[],
-        8,
-        INVALID_FIELD_IN_CDB,
-    );
+    rig.fails(&[READ_CAPACITY_10, 0, 0, 0, 0, 1, 0, 0, 0, 0], &[], 8, INVALID_FIELD_IN_CDB);
     // Short allocation length: the start of the data, GOOD.
     let data = rig.ok(&read_capacity_16_cdb(12), &[], 32);
     assert_eq!(data.len(), 12);
@@ -143,18 +114,8 @@ fn a_store_shrunk_below_one_block_has_no_medium() {
     let mut rig = Rig::new();
     rig.backing().medium.truncate(100);
     rig.disk.resized(100);
-    rig.fails(
-        &[TEST_UNIT_READY, 0, 0, 0, 0, 0],
-        &[],
-        0,
-        CAPACITY_DATA_HAS_CHANGED,
-    );
-    rig.fails(
-        &[TEST_UNIT_READY, 0, 0, 0, 0, 0],
-        &[],
-        0,
-        MEDIUM_NOT_PRESENT,
-    );
+    rig.fails(&[TEST_UNIT_READY, 0, 0, 0, 0, 0], &[], 0, CAPACITY_DATA_HAS_CHANGED);
+    rig.fails(&[TEST_UNIT_READY, 0, 0, 0, 0, 0], &[], 0, MEDIUM_NOT_PRESENT);
     rig.fails(&read_capacity_16_cdb(32), &[], 32, MEDIUM_NOT_PRESENT);
 }
 
@@ -169,18 +130,8 @@ fn start_stop_unit() {
     assert_eq!(rig.backing().flushes, 1, "unless NO_FLUSH");
     // Still ready: there is nothing to spin down.
     rig.ok(&cdb10(READ_10, 0, 0, 1), &[], BS as u32);
-    rig.fails(
-        &[START_STOP_UNIT, 0, 0, 0, 0x02, 0],
-        &[],
-        0,
-        INVALID_FIELD_IN_CDB,
-    );
-    rig.fails(
-        &[START_STOP_UNIT, 0, 0, 0, 0x31, 0],
-        &[],
-        0,
-        INVALID_FIELD_IN_CDB,
-    );
+    rig.fails(&[START_STOP_UNIT, 0, 0, 0, 0x02, 0], &[], 0, INVALID_FIELD_IN_CDB);
+    rig.fails(&[START_STOP_UNIT, 0, 0, 0, 0x31, 0], &[], 0, INVALID_FIELD_IN_CDB);
 }
 
 #[test]
@@ -188,12 +139,7 @@ fn prevent_allow_medium_removal() {
     let mut rig = Rig::new();
     rig.ok(&[PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1, 0], &[], 0);
     rig.ok(&[PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0, 0], &[], 0);
-    rig.fails(
-        &[PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 2, 0],
-        &[],
-        0,
-        INVALID_FIELD_IN_CDB,
-    );
+    rig.fails(&[PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 2, 0], &[], 0, INVALID_FIELD_IN_CDB);
 }
 
 #[test]

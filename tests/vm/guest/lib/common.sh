@@ -106,7 +106,8 @@ vm_prelude() {
     mountpoint -q /dev/shm || mount -t tmpfs -o mode=1777 tmpfs /dev/shm
     hostname tcmuvm 2>/dev/null || true
     # target_core_mod looks for its db_root when it loads.
-    mkdir -p /etc/target
+    # (pr/ and alua/ for APTPL and ALUA metadata.)
+    mkdir -p /etc/target/pr /etc/target/alua
     for m in "${VM_MODULES[@]}"; do
         if ! modprobe "$m"; then
             # crc32c_intel needs SSE4.2; -cpu max under TCG has it, but do

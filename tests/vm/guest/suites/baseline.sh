@@ -74,7 +74,7 @@ suite_main() {
 
     if [ "${VM_ISCSI:-0}" = 1 ]; then
         if run_check baseline.iscsi_export lio_iscsi_export "$BASE_BS" "$BASE_IQN"; then
-            clients_iscsi "iscsi://127.0.0.1/$BASE_IQN/0" "${VM_ISCSI_TESTS:-ALL}" \
+            clients_iscsi "iscsi://127.0.0.1/$BASE_IQN/0" "${VM_ISCSI_TESTS:-SCSI}" \
                 "$GUEST_DIR/known-failures/baseline-iscsi.txt" client
             run_check baseline.iscsi_unexport lio_iscsi_unexport "$BASE_IQN"
         fi

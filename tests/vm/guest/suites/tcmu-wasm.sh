@@ -143,7 +143,7 @@ suite_main() {
         local iqn=iqn.2003-01.org.linux-iscsi.tcmuvm:tcmu-wasm bs
         if bs=$(lio_find_backstore "${devs[0]}") \
             && run_check tcmu_wasm.iscsi_export lio_iscsi_export "$bs" "$iqn"; then
-            clients_iscsi "iscsi://127.0.0.1/$iqn/0" "${VM_ISCSI_TESTS:-ALL}" \
+            clients_iscsi "iscsi://127.0.0.1/$iqn/0" "${VM_ISCSI_TESTS:-SCSI}" \
                 "$GUEST_DIR/known-failures/tcmu-wasm-iscsi.txt" client
             run_check tcmu_wasm.iscsi_unexport lio_iscsi_unexport "$iqn"
         else
