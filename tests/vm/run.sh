@@ -3,7 +3,7 @@
 # real LIO / target_core_user.  See tests/vm/README.md.
 #
 #   tests/vm/run.sh [--suite NAME]... [--iscsi] [--iscsi-tests SPEC]
-#                   [--timeout SECS] [--no-install] [--verbose]
+#                   [--timeout SECS] [--no-install] [--verbose] [--exec CMD]
 #
 # Exit status: 0 when every CHECK passed, 1 when any failed (or the guest did
 # not finish), 2 on a usage or setup error.
@@ -26,12 +26,14 @@ usage() {
     sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 
-Suites: baseline (Debian's tcmu-runner, qcow handler on a raw image),
-        tcmu-wasm (target/release/tcmu-wasm serve --config FILE).
-Environment: VM_SUITES (comma list), VM_ISCSI=1, VM_ISCSI_TESTS, VM_TIMEOUT,
-  VM_INSTALL=0, VM_VERBOSE=1, VM_MEM, VM_SMP, VM_WORK, KERNEL_PKG,
-  TCMU_WASM_BIN, TCMU_WASM_CONFIG, TCMU_WASM_ARGS, VM_DISK_SIZE, VM_SEQ_MB,
-  VM_RAND_SECS, VM_QUICK=1 (skip the throughput measurement).
+Suites (one VM boot each, in order): baseline (Debian's tcmu-runner, qcow
+  handler on a raw image), tcmu-wasm (tcmu-wasm serve --config FILE),
+  exec (--exec CMD: the prelude, then CMD).
+Environment: VM_SUITES (comma list), VM_ISCSI=1, VM_ISCSI_TESTS (default
+  SCSI), VM_TIMEOUT, VM_INSTALL=0, VM_VERBOSE=1, VM_MEM, VM_SMP, VM_WORK,
+  KERNEL_PKG, TCMU_WASM_BIN, TCMU_WASM_CONFIG, TCMU_WASM_ARGS, TCMU_WASM_WAIT,
+  TCMU_WASM_PRECREATE, TCMU_WASM_SIGTERM, VM_DISK_SIZE, VM_SEQ_MB,
+  VM_RAND_SECS, VM_QUICK=1 (skip the throughput measurement), RUST_LOG.
 EOF
 }
 
@@ -46,6 +48,7 @@ while [ $# -gt 0 ]; do
         --timeout) TIMEOUT=$2; shift 2 ;;
         --timeout=*) TIMEOUT=${1#*=}; shift ;;
         --no-install) INSTALL=0; shift ;;
+        --exec) SUITES+=(exec); VM_EXEC=$2; export VM_EXEC; shift 2 ;;
         --verbose|-v) VERBOSE=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -210,8 +213,9 @@ run_suite() {
         printf 'VM_ISCSI_TESTS=%q\n' "$ISCSI_TESTS"
         printf 'VM_GUEST_TIMEOUT=%q\n' "$((TIMEOUT - 45))"
         local v
-        for v in TCMU_WASM_BIN TCMU_WASM_CONFIG TCMU_WASM_ARGS TCMU_WASM_LOG \
-                 VM_DISK_SIZE VM_SEQ_MB VM_RAND_SECS VM_QUICK VM_DEBUG RUST_LOG RUST_BACKTRACE; do
+        for v in TCMU_WASM_BIN TCMU_WASM_CONFIG TCMU_WASM_ARGS TCMU_WASM_WAIT \
+                 TCMU_WASM_PRECREATE TCMU_WASM_SIGTERM VM_EXEC \
+                 VM_DISK_SIZE VM_SEQ_MB VM_RAND_SECS VM_QUICK RUST_LOG RUST_BACKTRACE; do
             [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
         done
     } >"$rdir/job.env"
