@@ -169,7 +169,9 @@ fn a_restarted_daemon_resumes_at_the_mailbox_tail() {
         kernel.submit(&[0; 6], &[], 0).unwrap();
         kernel.submit(&[0; 6], &[], 0).unwrap();
         for _ in 0..2 {
-            let Some(tcmu_wasm::ring::Entry::Command(c)) = ring.next_entry().unwrap() else { panic!("expected a command") };
+            let Some(tcmu_wasm::ring::Entry::Command(c)) = ring.next_entry().unwrap() else {
+                panic!("expected a command")
+            };
             let r = backend.handle(&c);
             ring.complete(c, &r).unwrap();
         }

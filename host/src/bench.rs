@@ -91,7 +91,10 @@ const SECTOR: u32 = 512;
 
 /// Run the benchmark; `code` None means the native baseline.
 pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Result<BenchResult> {
-    anyhow::ensure!(opts.block_size >= SECTOR && opts.block_size.is_multiple_of(SECTOR), "--bs must be a multiple of 512");
+    anyhow::ensure!(
+        opts.block_size >= SECTOR && opts.block_size.is_multiple_of(SECTOR),
+        "--bs must be a multiple of 512"
+    );
     anyhow::ensure!(opts.size >= opts.block_size as u64, "--size must hold at least one block");
     anyhow::ensure!(opts.iodepth >= 1, "--iodepth must be at least 1");
     let file = tempfile::Builder::new().prefix("tcmu-wasm-bench").tempfile_in(&opts.dir)?;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use tcmu_conformance::{CheckOutcome, DiskParams, ScsiTarget};
 
 use crate::backing::BackingFile;
-use crate::handler_info::DeviceKind;
 use crate::sandbox::{HandlerCode, Limits, SandboxedDevice};
 use crate::sim::{SimConfig, SimDevice};
+use tcmu_guest_sdk::DeviceType;
 
 /// What to check.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub fn run(code: Arc<HandlerCode>, opts: &CheckOptions) -> anyhow::Result<Vec<Ch
         std::fs::File::create(&path)?.set_len(opts.size)?;
     }
     let backing = Arc::new(BackingFile::open(&path, opts.size, read_only)?);
-    let kind = code.info().kind;
+    let kind = code.info().device_type;
     let (config, limits) = (opts.config.clone(), opts.limits.clone());
     let sim = SimConfig { data_blocks: 4096, ..SimConfig::default() };
     let mut dev = SimDevice::start(sim, "check0", move || {
@@ -52,7 +52,7 @@ pub fn run(code: Arc<HandlerCode>, opts: &CheckOptions) -> anyhow::Result<Vec<Ch
             as Box<dyn crate::device::Backend>)
     })?;
     let outcomes = match kind {
-        DeviceKind::Disk => {
+        DeviceType::Disk => {
             let params = DiskParams { size_bytes: opts.size, block_size: block_size(&opts.config), read_only };
             tcmu_conformance::disk_suite(&mut dev, &params)
         }

@@ -19,7 +19,6 @@ pub mod bench;
 pub mod check;
 pub mod control;
 pub mod device;
-pub mod handler_info;
 pub mod handlers;
 pub mod kernel;
 pub mod native;

@@ -145,7 +145,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => {
             let code = load(&args.handler)?;
-            println!("checking handler {} ({:?}) from {}", code.info().name, code.info().kind, code.path().display());
+            println!(
+                "checking handler {} ({:?}) from {}",
+                code.info().name,
+                code.info().device_type,
+                code.path().display()
+            );
             let opts = CheckOptions { config: args.handler.config.clone(), size: args.size, limits: Limits::default() };
             let outcomes = check::run(code, &opts)?;
             for o in &outcomes {
@@ -216,7 +221,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "{}: handler {} ({:?}), {} bytes, export {:?}",
                         d.name,
                         code.info().name,
-                        code.info().kind,
+                        code.info().device_type,
                         d.size.0,
                         d.export
                     );
@@ -243,7 +248,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             println!(
                                 "{:<12} {:<8} {}  ({})",
                                 i.name,
-                                format!("{:?}", i.kind).to_lowercase(),
+                                format!("{:?}", i.device_type).to_lowercase(),
                                 i.description,
                                 path.display()
                             );

@@ -23,7 +23,7 @@ MEM=${VM_MEM:-2048}
 SMP=${VM_SMP:-2}
 
 usage() {
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 
 Suites (one VM boot each, in order): baseline (Debian's tcmu-runner, qcow

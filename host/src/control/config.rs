@@ -187,9 +187,10 @@ impl ServeConfig {
                 return Err(ctx(format!("size {} must be a non-zero multiple of 512 bytes", d.size.0)));
             }
             if let Some(b) = &d.backing
-                && !b.is_absolute() {
-                    return Err(ctx(format!("backing {} must be an absolute path", b.display())));
-                }
+                && !b.is_absolute()
+            {
+                return Err(ctx(format!("backing {} must be an absolute path", b.display())));
+            }
             if d.export == Export::Iscsi {
                 let (_, portal) = d.iscsi();
                 if portal.parse::<std::net::SocketAddr>().is_err() {
@@ -205,9 +206,10 @@ impl ServeConfig {
                 return Err(ctx("cmd_time_out must be non-zero (0 lets a stuck command hang forever)".into()));
             }
             if let Some(s) = d.command_budget_secs
-                && !(s > 0.0 && s.is_finite()) {
-                    return Err(ctx(format!("command_budget_secs {s} must be positive")));
-                }
+                && !(s > 0.0 && s.is_finite())
+            {
+                return Err(ctx(format!("command_budget_secs {s} must be positive")));
+            }
         }
         Ok(())
     }

@@ -102,6 +102,8 @@ impl DeviceLoop {
 
     /// Run until `Control::Stop` or a fatal ring error.
     fn run(mut self, control: mpsc::Receiver<Control>, wake: Arc<EventFd>) -> Result<(), RingError> {
+        // Lines logged below this thread's loop (ring, sandbox) carry the device name.
+        let _span = tracing::info_span!("device", name = %self.name).entered();
         tracing::info!(device = %self.name, "serving");
         let result = self.serve(&control, &wake);
         self.backend.close();

@@ -185,6 +185,31 @@ pub fn wwn_for(name: &str, salt: &str) -> String {
     format!("naa.5001405{tail:09x}")
 }
 
+/// Name of our port symlink in a LUN directory.
+const PORT_LINK: &str = "tcmu_wasm_port";
+
+/// Create `tpg/lun/lun_0` and link `store` into it (idempotent).
+fn link_lun0(tpg: &Path, store: &Backstore) -> Result<()> {
+    let lun = tpg.join("lun/lun_0");
+    mkdir(&lun)?;
+    let link = lun.join(PORT_LINK);
+    if !link.exists() {
+        ctx("linking", &link, std::os::unix::fs::symlink(store.dir(), &link))?;
+    }
+    Ok(())
+}
+
+/// Unlink LUN 0's port symlink (never `rm` it: configfs) and remove the LUN.
+fn unlink_lun0(tpg: &Path) -> Result<()> {
+    let lun = tpg.join("lun/lun_0");
+    let link = lun.join(PORT_LINK);
+    match std::fs::remove_file(&link) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return ctx("unlinking", &link, Err(e)),
+        _ => {}
+    }
+    rmdir(&lun)
+}
+
 /// A tcm_loop target exposing one backstore as LUN 0 on a local SCSI host.
 #[derive(Debug, Clone)]
 pub struct LoopbackExport {
@@ -214,12 +239,7 @@ impl LoopbackExport {
         mkdir(&Path::new(TARGET_ROOT).join("loopback"))?;
         mkdir(self.tpg.parent().expect("target dir"))?;
         mkdir(&self.tpg)?;
-        let lun = self.tpg.join("lun/lun_0");
-        mkdir(&lun)?;
-        let link = lun.join("tcmu_wasm_port");
-        if !link.exists() {
-            ctx("linking", &link, std::os::unix::fs::symlink(store.dir(), &link))?;
-        }
+        link_lun0(&self.tpg, store)?;
         let nexus = self.tpg.join("nexus");
         if std::fs::read_to_string(&nexus).map(|s| s.trim().is_empty()).unwrap_or(true) {
             write(&nexus, &wwn_for(&self.wwn, "loopback-initiator"))?;
@@ -229,13 +249,7 @@ impl LoopbackExport {
 
     /// Remove it: unlink the LUN, remove LUN, nexus, TPG and target.
     pub fn remove(&self) -> Result<()> {
-        let lun = self.tpg.join("lun/lun_0");
-        let link = lun.join("tcmu_wasm_port");
-        match std::fs::remove_file(&link) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return ctx("unlinking", &link, Err(e)),
-            _ => {}
-        }
-        rmdir(&lun)?;
+        unlink_lun0(&self.tpg)?;
         rmdir(&self.tpg)?;
         rmdir(self.tpg.parent().expect("target dir"))
     }
@@ -274,12 +288,7 @@ impl IscsiExport {
         mkdir(&Path::new(TARGET_ROOT).join("iscsi"))?;
         mkdir(self.tpg.parent().expect("target dir"))?;
         mkdir(&self.tpg)?;
-        let lun = self.tpg.join("lun/lun_0");
-        mkdir(&lun)?;
-        let link = lun.join("tcmu_wasm_port");
-        if !link.exists() {
-            ctx("linking", &link, std::os::unix::fs::symlink(store.dir(), &link))?;
-        }
+        link_lun0(&self.tpg, store)?;
         mkdir(&self.tpg.join("np").join(&self.portal))?;
         for (attr, value) in [
             ("attrib/generate_node_acls", "1"),
@@ -298,13 +307,7 @@ impl IscsiExport {
         if self.tpg.is_dir() {
             let _ = write(&self.tpg.join("enable"), "0");
         }
-        let lun = self.tpg.join("lun/lun_0");
-        let link = lun.join("tcmu_wasm_port");
-        match std::fs::remove_file(&link) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return ctx("unlinking", &link, Err(e)),
-            _ => {}
-        }
-        rmdir(&lun)?;
+        unlink_lun0(&self.tpg)?;
         rmdir(&self.tpg.join("np").join(&self.portal))?;
         rmdir(&self.tpg)?;
         rmdir(self.tpg.parent().expect("target dir"))

@@ -15,7 +15,7 @@ use wasmtime::component::Component;
 use super::bindings::{self, DeviceHandlerPre};
 use super::host::DeviceState;
 use super::{Limits, Runtime, wt};
-use crate::handler_info::{DeviceKind, HandlerInfo};
+use tcmu_guest_sdk::{DeviceType, HandlerInfo};
 
 /// A compiled, pre-linked handler component.
 pub struct HandlerCode {
@@ -48,7 +48,7 @@ impl HandlerCode {
             format!("handler {} does not export the tcmu:handler device-handler world", path.display())
         })?;
         let info = Self::describe(runtime, &pre).with_context(|| format!("describing handler {}", path.display()))?;
-        tracing::info!(handler = %info.name, kind = ?info.kind, digest = &digest[..12], "handler loaded");
+        tracing::info!(handler = %info.name, kind = ?info.device_type, digest = &digest[..12], "handler loaded");
         Ok(Arc::new(Self { runtime: runtime.clone(), pre, path: path.to_owned(), digest, info }))
     }
 
@@ -90,14 +90,14 @@ impl HandlerCode {
         store.set_epoch_deadline(Limits::ticks(limits.open_budget));
         let handler = pre.instantiate(&mut store).map_err(wt)?;
         let info = handler.tcmu_handler_device().call_describe(&mut store).map_err(wt)?;
-        let kind = match info.device_type {
-            bindings::types::DeviceType::Disk => DeviceKind::Disk,
-            bindings::types::DeviceType::Tape => DeviceKind::Tape,
-            bindings::types::DeviceType::Changer => DeviceKind::Changer,
-            bindings::types::DeviceType::Optical => DeviceKind::Optical,
-            bindings::types::DeviceType::Other => DeviceKind::Other,
+        let device_type = match info.device_type {
+            bindings::types::DeviceType::Disk => DeviceType::Disk,
+            bindings::types::DeviceType::Tape => DeviceType::Tape,
+            bindings::types::DeviceType::Changer => DeviceType::Changer,
+            bindings::types::DeviceType::Optical => DeviceType::Optical,
+            bindings::types::DeviceType::Other => DeviceType::Other,
         };
-        Ok(HandlerInfo { name: info.name, kind, description: info.description })
+        Ok(HandlerInfo { name: info.name, device_type, description: info.description })
     }
 
     /// What the handler says about itself.
