@@ -60,6 +60,13 @@ fi
 for s in "${SUITES[@]}"; do
     [ -f "$HERE/guest/suites/$s.sh" ] || { echo "run.sh: no suite '$s' (tests/vm/guest/suites/$s.sh)" >&2; exit 2; }
 done
+# The guest sees the host's tree at the same absolute paths.
+for v in TCMU_WASM_BIN TCMU_WASM_CONFIG; do
+    if [ -n "${!v:-}" ] && [ "${!v#/}" = "${!v}" ]; then
+        printf -v "$v" '%s' "$(realpath -m "${!v}")"
+        export "${v?}"
+    fi
+done
 if [ -z "$TIMEOUT" ]; then
     # Per boot.  The iSCSI conformance run alone takes 2-4 min under TCG.
     if [ "$ISCSI" = 1 ]; then TIMEOUT=1200; else TIMEOUT=600; fi
@@ -192,6 +199,8 @@ fi
 # ----------------------------------------------------------------- 4. boot --
 RUNS=$WORK/runs
 mkdir -p "$RUNS"
+# Keep the 20 newest run directories.
+ls -1dt "$RUNS"/2*-* 2>/dev/null | tail -n +21 | xargs -r rm -rf
 TOTAL_PASS=0
 TOTAL_FAIL=0
 SUMMARY=()

@@ -83,13 +83,27 @@ impl UioDevice {
         let size = parse_hex(text.trim()).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidData, format!("{}: bad size {text:?}", size_path.display()))
         })?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(nix::libc::O_CLOEXEC)
-            .open(format!("/dev/uio{index}"))?;
+        let file = open_node(index)?;
         let map = MmapOptions::new().len(size as usize).map_raw(&file)?;
         Ok(Self { index, region: Region::new(map), doorbell: UioDoorbell { file } })
+    }
+}
+
+/// Open `/dev/uio<index>`. The kernel announces a new device before
+/// devtmpfs (or udev) has necessarily created its node, so a missing node
+/// is retried for a short while.
+fn open_node(index: u32) -> io::Result<File> {
+    let path = format!("/dev/uio{index}");
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        match OpenOptions::new().read(true).write(true).custom_flags(nix::libc::O_CLOEXEC).open(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && waited < std::time::Duration::from_secs(5) => {
+                let step = std::time::Duration::from_millis(50);
+                std::thread::sleep(step);
+                waited += step;
+            }
+            other => return other,
+        }
     }
 }
 

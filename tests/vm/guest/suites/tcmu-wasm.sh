@@ -36,6 +36,11 @@ tw_devices() {
     ' "$1"
 }
 
+# The daemon log's first error line (else its last line), for a FAIL reason.
+tw_log_reason() {
+    grep -m1 -iE 'error|panic' "$TW_DIR/daemon.log" 2>/dev/null || tail -n 1 "$TW_DIR/daemon.log" 2>/dev/null
+}
+
 tw_start() {
     local bin=$1 cfg=$2 name size backing export_
     [ -x "$bin" ] || fail "no daemon binary $bin (cargo build --release -p ...?)"
@@ -55,7 +60,7 @@ tw_start() {
     vm_set TW_PID $!
     echo "started $bin serve --config $cfg (pid $TW_PID)"
     sleep 0.5
-    pid_alive "$TW_PID" || { tail -n 20 "$TW_DIR/daemon.log"; fail "daemon exited at start"; }
+    pid_alive "$TW_PID" || { tail -n 20 "$TW_DIR/daemon.log"; fail "daemon exited at start: $(tw_log_reason)"; }
 }
 
 # tw_wait_disk NAME: the loopback disk of backstore NAME, while the daemon lives.
@@ -66,7 +71,7 @@ tw_wait_disk() {
         dev=$(lio_loop_disk_of "$name") && [ -b "$dev" ] && break
         if ! pid_alive "$TW_PID"; then
             tail -n 20 "$TW_DIR/daemon.log"
-            fail "daemon exited before $name appeared"
+            fail "daemon exited before $name appeared: $(tw_log_reason)"
         fi
         if [ "$(date +%s)" -ge "$end" ]; then
             lio_dump; lsscsi; tail -n 20 "$TW_DIR/daemon.log"
