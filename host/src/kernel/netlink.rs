@@ -248,3 +248,56 @@ fn send(router: &NlRouter, family: u16, command: u8, attrs: Vec<Attr>) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(command: u8, attrs: Vec<Attr>) -> Msg {
+        GenlmsghdrBuilder::default()
+            .cmd(command)
+            .version(VERSION)
+            .attrs(attrs.into_iter().collect::<GenlBuffer<u16, neli::types::Buffer>>())
+            .build()
+            .unwrap()
+    }
+
+    fn device_attrs() -> Vec<Attr> {
+        vec![
+            // nla_put_string includes the NUL.
+            build_attr(attr::DEVICE, "tcm-user/10/disk0/wasm/disk0\0").unwrap(),
+            attr_u32(attr::MINOR, 3).unwrap(),
+            attr_u32(attr::DEVICE_ID, 77).unwrap(),
+        ]
+    }
+
+    #[test]
+    fn parses_added_and_removed_events() {
+        let ev = parse_event(&event(cmd::ADDED_DEVICE, device_attrs())).unwrap().unwrap();
+        assert_eq!(ev.kind, EventKind::Added);
+        assert_eq!((ev.device.device.as_str(), ev.device.subtype.as_str(), ev.device.hba), ("disk0", "wasm", 10));
+        assert_eq!((ev.minor, ev.device_id), (3, 77));
+        assert_eq!(ev.kind.done_cmd(), cmd::ADDED_DEVICE_DONE);
+        let ev = parse_event(&event(cmd::REMOVED_DEVICE, device_attrs())).unwrap().unwrap();
+        assert_eq!(ev.kind.done_cmd(), cmd::REMOVED_DEVICE_DONE);
+    }
+
+    #[test]
+    fn parses_reconfig_attributes() {
+        let mut attrs = device_attrs();
+        attrs.push(build_attr(attr::DEV_SIZE, 1u64 << 30).unwrap());
+        attrs.push(attr_u8(attr::WRITECACHE, 1).unwrap());
+        let ev = parse_event(&event(cmd::RECONFIG_DEVICE, attrs)).unwrap().unwrap();
+        assert_eq!(ev.kind, EventKind::Reconfig { dev_size: Some(1 << 30), dev_config: None, write_cache: Some(true) });
+        assert_eq!(ev.kind.done_cmd(), cmd::RECONFIG_DEVICE_DONE);
+    }
+
+    #[test]
+    fn ignores_replies_and_rejects_incomplete_events() {
+        assert_eq!(parse_event(&event(cmd::ADDED_DEVICE_DONE, device_attrs())).unwrap(), None);
+        let no_id = device_attrs().into_iter().take(2).collect();
+        assert!(parse_event(&event(cmd::ADDED_DEVICE, no_id)).unwrap_err().contains("DEVICE_ID"));
+        let bad_name = vec![build_attr(attr::DEVICE, "uio_pci\0").unwrap()];
+        assert!(parse_event(&event(cmd::ADDED_DEVICE, bad_name)).unwrap_err().contains("unparsable"));
+    }
+}
