@@ -234,17 +234,19 @@ impl LoopbackExport {
         self.tpg.join("lun/lun_0").is_dir()
     }
 
-    /// Create it (idempotent): target, TPG, LUN 0 linked to `store`, nexus.
+    /// Create it (idempotent): target, TPG, nexus, then LUN 0 linked to
+    /// `store`. The nexus must exist first: tcm_loop scans a LUN when it is
+    /// linked, and without a nexus the scan finds no I_T nexus and the disk
+    /// never appears.
     pub fn create(&self, store: &Backstore) -> Result<()> {
         mkdir(&Path::new(TARGET_ROOT).join("loopback"))?;
         mkdir(self.tpg.parent().expect("target dir"))?;
         mkdir(&self.tpg)?;
-        link_lun0(&self.tpg, store)?;
         let nexus = self.tpg.join("nexus");
         if std::fs::read_to_string(&nexus).map(|s| s.trim().is_empty()).unwrap_or(true) {
             write(&nexus, &wwn_for(&self.wwn, "loopback-initiator"))?;
         }
-        Ok(())
+        link_lun0(&self.tpg, store)
     }
 
     /// Remove it: unlink the LUN, remove LUN, nexus, TPG and target.

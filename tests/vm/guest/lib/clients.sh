@@ -19,7 +19,7 @@ c_lsscsi() {
     local dev=$1 out
     out=$(lsscsi -g) || fail "lsscsi failed"
     echo "$out"
-    grep -q "[[:space:]]$dev[[:space:]]" <<<"$out" || fail "$dev not listed by lsscsi"
+    grep -q "[[:space:]]${dev}[[:space:]]" <<<"$out" || fail "$dev not listed by lsscsi"
     lsscsi -t -s || true
 }
 

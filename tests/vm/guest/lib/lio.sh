@@ -38,7 +38,7 @@ lio_loop_export() {
     wwn=$(lio_naa 1)
     t=$CFS/loopback/$wwn/tpgt_1
     mkdir -p "$t/lun/lun_$lun" || return 1
-    echo "$(lio_naa 2)" >"$t/nexus" || return 1
+    lio_naa 2 >"$t/nexus" || return 1
     ln -s "$bs" "$t/lun/lun_$lun/$(basename "$bs")" || return 1
     echo "$wwn"
 }

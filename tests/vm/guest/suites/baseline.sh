@@ -63,7 +63,7 @@ suite_main() {
     local size bytes
     size=${VM_DISK_SIZE:-128M}
     bytes=$(to_bytes "$size")
-    BASE_BS= BASE_WWN= BASE_DEV= TCMU_RUNNER_PID=
+    BASE_BS='' BASE_WWN='' BASE_DEV='' TCMU_RUNNER_PID=''
 
     run_check baseline.tcmu_runner b_start_runner || return
     run_check baseline.backstore b_create "$bytes" || return
@@ -82,6 +82,9 @@ suite_main() {
 
     run_check baseline.teardown b_teardown
     # tcmu-runner stays up until power-off.
-    pid_alive "$TCMU_RUNNER_PID" && check_pass baseline.tcmu_runner_alive \
-        || check_fail baseline.tcmu_runner_alive "tcmu-runner died during the run"
+    if pid_alive "$TCMU_RUNNER_PID"; then
+        check_pass baseline.tcmu_runner_alive
+    else
+        check_fail baseline.tcmu_runner_alive "tcmu-runner died during the run"
+    fi
 }

@@ -56,7 +56,7 @@ tw_start() {
         done < <(tw_devices "$cfg")
     fi
     # shellcheck disable=SC2086
-    "$bin" serve --config "$cfg" ${TCMU_WASM_ARGS:-} >"$TW_DIR/daemon.log" 2>&1 &
+    NO_COLOR=1 "$bin" serve --config "$cfg" ${TCMU_WASM_ARGS:-} >"$TW_DIR/daemon.log" 2>&1 &
     vm_set TW_PID $!
     echo "started $bin serve --config $cfg (pid $TW_PID)"
     sleep 0.5
@@ -73,6 +73,12 @@ tw_wait_disk() {
             tail -n 20 "$TW_DIR/daemon.log"
             fail "daemon exited before $name appeared: $(tw_log_reason)"
         fi
+        # tcm_loop scans a LUN as soon as it is linked; without an I_T nexus
+        # by then the scan fails and no disk ever appears (no rescan).
+        if dmesg | grep -q 'TCM_Loop I_T Nexus does not exist'; then
+            dmesg | grep -E 'TCM_Loop|scsi' | tail -n 5
+            fail "tcm_loop LUN was scanned before its nexus existed (write tpgt_N/nexus before linking the LUN)"
+        fi
         if [ "$(date +%s)" -ge "$end" ]; then
             lio_dump; lsscsi; tail -n 20 "$TW_DIR/daemon.log"
             fail "no loopback disk for backstore $name after ${secs}s"
@@ -84,7 +90,7 @@ tw_wait_disk() {
 }
 
 tw_stop() {
-    local rc t0
+    local t0
     pid_alive "$TW_PID" || fail "daemon was not running at the end"
     t0=$(now)
     kill -TERM "$TW_PID"

@@ -7,7 +7,7 @@
 # it created and exits 0, as the real daemon is expected to.
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VM_LOGS=/tmp/fake-logs VM_RESULTS=/tmp/fake-results.txt VM_STATE=/tmp/fake-state.sh
+export VM_LOGS=/tmp/fake-logs VM_RESULTS=/tmp/fake-results.txt VM_STATE=/tmp/fake-state.sh
 . "$HERE/lib/common.sh"
 . "$HERE/lib/lio.sh"
 . "$HERE/suites/tcmu-wasm.sh"
