@@ -121,6 +121,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,tcmu_wasm=info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: logs of a service go to files and journals.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,

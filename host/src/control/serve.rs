@@ -225,6 +225,9 @@ fn bring_up(daemon: &Daemon, d: &DeviceConfig, existing: &[(u32, uio::TcmuName)]
         }
         None => {
             let store = Backstore::create(&spec(&daemon.settings, d))?;
+            if let Err(e) = store.set_unit_serial(&configfs::unit_serial_for(&d.name)) {
+                tracing::warn!(device = %d.name, error = %e, "could not set the unit serial");
+            }
             // Blocks until our control thread has answered ADDED_DEVICE.
             store.enable().context("enabling the backstore (the daemon refused it; see the log above)")?;
             anyhow::ensure!(

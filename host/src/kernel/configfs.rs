@@ -127,6 +127,12 @@ impl Backstore {
         Ok(store)
     }
 
+    /// Set the unit serial LIO reports for the device (`wwn/vpd_unit_serial`;
+    /// without it the core's NAA identifier is all zeroes).
+    pub fn set_unit_serial(&self, serial: &str) -> Result<()> {
+        write(&self.dir.join("wwn/vpd_unit_serial"), serial)
+    }
+
     /// Enable it. Blocks until the daemon answers the ADDED_DEVICE event;
     /// fails with EIO if the answer was an error.
     pub fn enable(&self) -> Result<()> {
@@ -174,6 +180,14 @@ pub fn reset_pending_netlink() -> Result<()> {
     let reset = write(&params.join("reset_netlink"), "1");
     write(&params.join("block_netlink"), "0")?;
     reset
+}
+
+/// A stable UUID-shaped unit serial for a device name.
+pub fn unit_serial_for(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("unit-serial/{name}").as_bytes());
+    let h = hex::encode(&d[..16]);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 /// A stable NAA-5 WWN for a name (OUI 00-14-05, as LIO uses), so the same
@@ -249,9 +263,15 @@ impl LoopbackExport {
         link_lun0(&self.tpg, store)
     }
 
-    /// Remove it: unlink the LUN, remove LUN, nexus, TPG and target.
+    /// Remove it: unlink the LUN, remove LUN 0, drop the nexus (writing
+    /// `NULL`; tcm_loop refuses while a port is still active, hence after
+    /// the LUN), then the TPG and target.
     pub fn remove(&self) -> Result<()> {
         unlink_lun0(&self.tpg)?;
+        let nexus = self.tpg.join("nexus");
+        if std::fs::read_to_string(&nexus).is_ok_and(|s| !s.trim().is_empty()) {
+            write(&nexus, "NULL")?;
+        }
         rmdir(&self.tpg)?;
         rmdir(self.tpg.parent().expect("target dir"))
     }
