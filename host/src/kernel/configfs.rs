@@ -269,8 +269,13 @@ impl LoopbackExport {
     pub fn remove(&self) -> Result<()> {
         unlink_lun0(&self.tpg)?;
         let nexus = self.tpg.join("nexus");
-        if std::fs::read_to_string(&nexus).is_ok_and(|s| !s.trim().is_empty()) {
-            write(&nexus, "NULL")?;
+        if std::fs::read_to_string(&nexus).is_ok_and(|s| !s.trim().is_empty())
+            && let Err(e) = write(&nexus, "NULL")
+        {
+            // tcm_loop refuses while it still counts a port (it does not
+            // count down a LUN whose SCSI device never appeared); removing
+            // the TPG below drops the nexus too.
+            tracing::warn!(error = %e, "could not drop the tcm_loop nexus first");
         }
         rmdir(&self.tpg)?;
         rmdir(self.tpg.parent().expect("target dir"))

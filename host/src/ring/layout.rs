@@ -72,6 +72,11 @@ pub const UFLAG_READ_LEN: u8 = 0x2;
 pub const UFLAG_KEEP_BUF: u8 = 0x4;
 
 /// `tcmu_cmd_entry.req` offsets, relative to the entry.
+///
+/// `struct tcmu_cmd_entry` is packed, but the `req` struct inside its
+/// union is not: `cdb_off` keeps its natural 8-byte alignment, so four
+/// bytes of padding follow `iov_dif_cnt`. Offsets that assume packing all
+/// the way down read the CDB offset from the wrong bytes.
 pub mod req {
     /// `__u32 iov_cnt`.
     pub const IOV_CNT: usize = 8;
@@ -80,9 +85,9 @@ pub mod req {
     /// `__u32 iov_dif_cnt`.
     pub const IOV_DIF_CNT: usize = 16;
     /// `__u64 cdb_off`: CDB offset from the start of the region.
-    pub const CDB_OFF: usize = 20;
+    pub const CDB_OFF: usize = 24;
     /// `struct iovec iov[]` (base u64, len u64; base is a region offset).
-    pub const IOV: usize = 44;
+    pub const IOV: usize = 48;
     /// `sizeof(struct iovec)` on 64-bit.
     pub const IOV_SIZE: usize = 16;
 }
@@ -153,8 +158,96 @@ mod tests {
 
     #[test]
     fn response_fits_the_kernel_struct() {
-        // struct tcmu_cmd_entry: 8 header + max(req 44, rsp 112) = 120 bytes.
+        // struct tcmu_cmd_entry: 8 header + union(req 40 + iov[], rsp 104) = 112 bytes.
         assert_eq!(rsp::END, 112);
         const { assert!(req::IOV <= rsp::END) };
+    }
+
+    /// Compile a C program against the kernel's own header and compare
+    /// every offset we use with `offsetof`: the layout is the contract, and
+    /// a hand translation has got it wrong before (see `req`).
+    #[test]
+    fn offsets_match_the_kernel_header() {
+        let header = std::path::Path::new("/usr/include/linux/target_core_user.h");
+        assert!(header.exists(), "{} is missing: install linux-libc-dev", header.display());
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("offsets.c");
+        std::fs::write(
+            &src,
+            r#"#include <stdio.h>
+#include <stddef.h>
+#include <linux/target_core_user.h>
+#define P(name, expr) printf("%s %zu\n", name, (size_t)(expr))
+int main(void) {
+    P("mb.version", offsetof(struct tcmu_mailbox, version));
+    P("mb.flags", offsetof(struct tcmu_mailbox, flags));
+    P("mb.cmdr_off", offsetof(struct tcmu_mailbox, cmdr_off));
+    P("mb.cmdr_size", offsetof(struct tcmu_mailbox, cmdr_size));
+    P("mb.cmd_head", offsetof(struct tcmu_mailbox, cmd_head));
+    P("mb.cmd_tail", offsetof(struct tcmu_mailbox, cmd_tail));
+    P("mb.size", sizeof(struct tcmu_mailbox));
+    P("hdr.len_op", offsetof(struct tcmu_cmd_entry_hdr, len_op));
+    P("hdr.cmd_id", offsetof(struct tcmu_cmd_entry_hdr, cmd_id));
+    P("hdr.kflags", offsetof(struct tcmu_cmd_entry_hdr, kflags));
+    P("hdr.uflags", offsetof(struct tcmu_cmd_entry_hdr, uflags));
+    P("req.iov_cnt", offsetof(struct tcmu_cmd_entry, req.iov_cnt));
+    P("req.iov_bidi_cnt", offsetof(struct tcmu_cmd_entry, req.iov_bidi_cnt));
+    P("req.iov_dif_cnt", offsetof(struct tcmu_cmd_entry, req.iov_dif_cnt));
+    P("req.cdb_off", offsetof(struct tcmu_cmd_entry, req.cdb_off));
+    P("req.iov", offsetof(struct tcmu_cmd_entry, req.iov));
+    P("iovec.size", sizeof(struct iovec));
+    P("rsp.scsi_status", offsetof(struct tcmu_cmd_entry, rsp.scsi_status));
+    P("rsp.read_len", offsetof(struct tcmu_cmd_entry, rsp.read_len));
+    P("rsp.sense_buffer", offsetof(struct tcmu_cmd_entry, rsp.sense_buffer));
+    P("entry.size", sizeof(struct tcmu_cmd_entry));
+    P("tmr.tmr_type", offsetof(struct tcmu_tmr_entry, tmr_type));
+    P("tmr.cmd_cnt", offsetof(struct tcmu_tmr_entry, cmd_cnt));
+    P("tmr.cmd_ids", offsetof(struct tcmu_tmr_entry, cmd_ids));
+    return 0;
+}
+"#,
+        )
+        .unwrap();
+        let exe = dir.path().join("offsets");
+        let cc = std::process::Command::new("cc").arg(&src).arg("-o").arg(&exe).status().expect("running cc");
+        assert!(cc.success(), "cc failed");
+        let out = std::process::Command::new(&exe).output().unwrap();
+        let kernel: std::collections::HashMap<String, usize> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once(' ').unwrap();
+                (k.to_owned(), v.parse().unwrap())
+            })
+            .collect();
+        let ours = [
+            ("mb.version", mailbox::VERSION),
+            ("mb.flags", mailbox::FLAGS),
+            ("mb.cmdr_off", mailbox::CMDR_OFF),
+            ("mb.cmdr_size", mailbox::CMDR_SIZE),
+            ("mb.cmd_head", mailbox::CMD_HEAD),
+            ("mb.cmd_tail", mailbox::CMD_TAIL),
+            ("mb.size", mailbox::SIZE),
+            ("hdr.len_op", hdr::LEN_OP),
+            ("hdr.cmd_id", hdr::CMD_ID),
+            ("hdr.kflags", hdr::KFLAGS),
+            ("hdr.uflags", hdr::UFLAGS),
+            ("req.iov_cnt", req::IOV_CNT),
+            ("req.iov_bidi_cnt", req::IOV_BIDI_CNT),
+            ("req.iov_dif_cnt", req::IOV_DIF_CNT),
+            ("req.cdb_off", req::CDB_OFF),
+            ("req.iov", req::IOV),
+            ("iovec.size", req::IOV_SIZE),
+            ("rsp.scsi_status", rsp::SCSI_STATUS),
+            ("rsp.read_len", rsp::READ_LEN),
+            ("rsp.sense_buffer", rsp::SENSE),
+            ("entry.size", rsp::END),
+            ("tmr.tmr_type", tmr::TYPE),
+            ("tmr.cmd_cnt", tmr::CMD_CNT),
+            ("tmr.cmd_ids", tmr::CMD_IDS),
+        ];
+        for (name, value) in ours {
+            assert_eq!(Some(&value), kernel.get(name), "{name}");
+        }
     }
 }
