@@ -54,6 +54,10 @@ fn main() {
             cmd.env_remove(key.as_ref());
         }
     }
+    // No DWARF in the components: it is most of their size, and compiling
+    // it costs seconds under emulation. The name section stays, so traps
+    // still name the guest function.
+    cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false");
     let status = cmd.status().expect("running cargo for the wasm handlers");
     if !status.success() {
         panic!("building the wasm handlers failed ({status}); see the output above");

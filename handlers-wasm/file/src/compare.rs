@@ -58,6 +58,12 @@ impl FileDisk {
         self.check_writable()?;
         let extent = self.extent(caw.lba, caw.blocks.into())?;
         if extent.len == 0 {
+            // Zero blocks is no error, but data-out sent with it means the
+            // initiator meant more blocks than the one-byte field can say
+            // (256 wraps to 0): refuse rather than silently compare nothing.
+            if cmd.data_out_len != 0 {
+                return Err(Sense::invalid_cdb_field(13, None));
+            }
             return Ok(Completion::good());
         }
         fits_buffer(2 * extent.len, cmd.data_out_len)?;

@@ -13,6 +13,10 @@ use crate::{FileDisk, Outcome, fits_buffer, refuse_protection, transfer_failed, 
 /// single command can keep the device busy when the store has to write
 /// the blocks; 1 GiB still makes mkfs's discard pass quick.
 const MAX_BYTES_PER_COMMAND: u64 = 1 << 30;
+/// The most blocks one WRITE SAME or UNMAP may cover, whatever the block
+/// size: initiators (libiscsi's conformance tests among them) treat a
+/// MAXIMUM UNMAP LBA COUNT above 2^20 as implausible.
+const MAX_BLOCKS_PER_COMMAND: u64 = 1 << 20;
 /// The most descriptors one UNMAP parameter list may carry.
 pub(crate) const MAX_UNMAP_DESCRIPTORS: u32 = 256;
 /// Bytes per write_at call when WRITE SAME repeats a non-zero block.
@@ -21,7 +25,7 @@ const PATTERN_CHUNK: u64 = 256 * 1024;
 impl FileDisk {
     /// The most blocks one WRITE SAME or UNMAP may cover.
     pub(crate) fn max_blocks_per_provisioning_command(&self) -> u32 {
-        (MAX_BYTES_PER_COMMAND / u64::from(self.block_size())) as u32
+        (MAX_BYTES_PER_COMMAND / u64::from(self.block_size())).min(MAX_BLOCKS_PER_COMMAND) as u32
     }
 
     /// WRITE SAME(10/16). A zero block (or NDOB) becomes write_zeroes, or

@@ -220,6 +220,10 @@ fn compare_and_write_miscompare_writes_nothing() {
 fn compare_and_write_checks_range_buffer_and_protection() {
     let mut rig = Rig::new();
     rig.ok(&compare_and_write(0, 0), &[], 0);
+    // 256 blocks wrap to 0 in the one-byte field; the data-out gives it away.
+    let before = rig.medium(0, 2 * BS);
+    rig.fails(&compare_and_write(0, 0), &blocks_of(0, 512), 0, INVALID_FIELD_IN_CDB);
+    assert_eq!(rig.medium(0, 2 * BS), before);
     rig.fails(&compare_and_write(BLOCKS - 1, 2), &blocks_of(0, 4), 0, LBA_OUT_OF_RANGE);
     rig.fails(&compare_and_write(0, 2), &blocks_of(0, 3), 0, INVALID_FIELD_IN_CDB);
     let mut fua = compare_and_write(0, 1);

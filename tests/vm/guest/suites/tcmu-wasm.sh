@@ -89,6 +89,50 @@ tw_wait_disk() {
     echo "$name -> $dev (backstore $(lio_find_backstore "$name"))"
 }
 
+# tw_resize NAME DEV: grow the backstore through configfs (a RECONFIG
+# netlink event the daemon must answer), then the initiator must see
+# UNIT ATTENTION / CAPACITY DATA HAS CHANGED once and the new capacity.
+tw_resize() {
+    local name=$1 dev=$2 bs old new out rc sysblk
+    sysblk=/sys/block/$(basename "$dev")
+    bs=$(lio_find_backstore "$name") || fail "no backstore for $name"
+    old=$(( $(cat "$sysblk/size") * 512 ))
+    new=$(( old + 16 * 1048576 ))
+    echo "$new" >"$bs/attrib/dev_size" || fail "writing attrib/dev_size failed (the daemon refused the RECONFIG?)"
+    grep -q "resized.*size=$new" "$TW_DIR/daemon.log" || fail "daemon log shows no resize to $new"
+    out=$(sg_turs -vv "$dev" 2>&1); rc=$?
+    echo "$out"
+    [ "$rc" -eq 6 ] || fail "first command after the resize: expected UNIT ATTENTION (sg_turs exit 6), got exit $rc"
+    grep -qi 'capacity data has changed' <<<"$out" || fail "the unit attention is not CAPACITY DATA HAS CHANGED"
+    sg_turs "$dev" || fail "the unit attention was reported more than once"
+    out=$(sg_readcap -l "$dev") || fail "READ CAPACITY(16) failed"
+    echo "$out"
+    grep -q "Number of logical blocks=$(( new / 512 ))" <<<"$out" || fail "READ CAPACITY does not show $new bytes"
+    echo 1 >"$sysblk/device/rescan"
+    wait_for 10 test "$(cat "$sysblk/size")" -eq $(( new / 512 )) || fail "sd did not pick up the new size"
+    echo "resized $old -> $new bytes; $dev now $(( $(cat "$sysblk/size") * 512 )) bytes"
+}
+
+# tw_kill_restart BIN CFG NAME DEV: kill -9 the daemon, start it again; it
+# must adopt the existing device (block, reset ring, serve, unblock) and the
+# disk must keep working without the initiator losing it.
+tw_kill_restart() {
+    local bin=$1 cfg=$2 name=$3 dev=$4 log=$TW_DIR/daemon.restarted.log
+    kill -KILL "$TW_PID"
+    wait_for 10 pid_gone "$TW_PID" || fail "daemon survived SIGKILL"
+    [ -b "$dev" ] || fail "$dev vanished when the daemon died"
+    NO_COLOR=1 "$bin" serve --config "$cfg" ${TCMU_WASM_ARGS:-} >"$log" 2>&1 &
+    vm_set TW_PID $!
+    wait_for 60 grep -q 'serving; SIGINT' "$log" || { tail -n 20 "$log"; fail "restarted daemon did not come up"; }
+    grep -q 'adopting existing device' "$log" || fail "restarted daemon did not adopt $name"
+    [ -b "$dev" ] || fail "$dev vanished across the restart"
+    c_dd_verify "$dev" 4096 32 777
+    c_dd_verify "$dev" 1048576 2 5
+    # Later checks read the current daemon's log.
+    cat "$log" >>"$TW_DIR/daemon.log"
+    echo "restarted daemon (pid $TW_PID) serves $dev"
+}
+
 tw_stop() {
     local t0
     pid_alive "$TW_PID" || fail "daemon was not running at the end"
@@ -148,6 +192,10 @@ suite_main() {
         size=$(tw_devices "$cfg" | awk -F'\t' -v n="$name" '$1 == n { print $2 }')
         vm_say "device $name -> $dev"
         clients_block "$dev" "${size:+$(to_bytes "$size")}" "$prefix"
+        if [ "$i" = 1 ]; then
+            run_check tcmu_wasm.resize tw_resize "$name" "$dev"
+            run_check tcmu_wasm.kill9_restart tw_kill_restart "$bin" "$cfg" "$name" "$dev"
+        fi
     done
 
     if [ "${VM_ISCSI:-0}" = 1 ] && [ "${#devs[@]}" -gt 0 ]; then
