@@ -13,8 +13,10 @@
 #   TCMU_WASM_SIGTERM   1 (default): SIGTERM the daemon at the end and check
 #                       that it exits and removes its devices; 0: leave it
 #                       running until power-off
-#   VM_ISCSI=1          also export the first device over iSCSI (LIO) and run
-#                       libiscsi's conformance suite against it
+#   VM_ISCSI=1          run libiscsi's conformance suite against every device
+#                       the daemon exports over iSCSI (export = "iscsi", default
+#                       IQN iqn.2026-11.org.tcmu-wasm:<name> on 127.0.0.1:3260);
+#                       without it those devices only get an iSCSI login check
 #   RUST_LOG, RUST_BACKTRACE pass through.
 
 TW_PID=
@@ -149,6 +151,7 @@ tw_cleaned_up() {
     left=$(lio_user_backstores)
     [ -z "$left" ] || fail "user backstores left behind: $left"
     ! ls -d "$CFS"/loopback/naa.* >/dev/null 2>&1 || fail "tcm_loop targets left behind: $(ls "$CFS/loopback")"
+    ! ls -d "$CFS"/iscsi/iqn.* >/dev/null 2>&1 || fail "iSCSI targets left behind: $(ls "$CFS/iscsi")"
 }
 
 # After a daemon that did not clean up: remove what is left so that power-off
@@ -198,17 +201,20 @@ suite_main() {
         fi
     done
 
-    if [ "${VM_ISCSI:-0}" = 1 ] && [ "${#devs[@]}" -gt 0 ]; then
-        local iqn=iqn.2003-01.org.linux-iscsi.tcmuvm:tcmu-wasm bs
-        if bs=$(lio_find_backstore "${devs[0]}") \
-            && run_check tcmu_wasm.iscsi_export lio_iscsi_export "$bs" "$iqn"; then
-            clients_iscsi "iscsi://127.0.0.1/$iqn/0" "${VM_ISCSI_TESTS:-SCSI}" \
-                "$GUEST_DIR/known-failures/tcmu-wasm-iscsi.txt" client
-            run_check tcmu_wasm.iscsi_unexport lio_iscsi_unexport "$iqn"
+    # Devices the daemon exports over iSCSI itself (default IQN, 127.0.0.1:3260).
+    local iscsi_devs=()
+    while IFS=$'\t' read -r name size backing export_; do
+        [ "$export_" = iscsi ] && iscsi_devs+=("$name")
+    done < <(tw_devices "$cfg")
+    for name in "${iscsi_devs[@]}"; do
+        local url="iscsi://127.0.0.1/iqn.2026-11.org.tcmu-wasm:$name/0"
+        if [ "${VM_ISCSI:-0}" = 1 ]; then
+            clients_iscsi "$url" "${VM_ISCSI_TESTS:-SCSI}" \
+                "$GUEST_DIR/known-failures/tcmu-wasm-iscsi.txt" "client.$name"
         else
-            check_fail tcmu_wasm.iscsi_export "no backstore for ${devs[0]} or export failed"
+            run_check "client.$name.iscsi_login" c_iscsi_login "$url"
         fi
-    fi
+    done
 
     if pid_alive "$TW_PID"; then
         check_pass tcmu_wasm.alive
