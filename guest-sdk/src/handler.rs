@@ -186,6 +186,8 @@ pub trait Handler: Sized + 'static {
     fn task_management(&mut self, _tmf: TaskManagement) {}
     /// The device was resized; the store already reports `new_size`.
     fn resized(&mut self, _new_size: u64) {}
+    /// The operator switched the write cache on or off.
+    fn write_cache_changed(&mut self, _enabled: bool) {}
     /// The device is going away.
     fn close(&mut self) {}
 }

@@ -86,6 +86,10 @@ impl<H: Handler> bindings::exports::tcmu::handler::device::Guest for Glue<H> {
         with_device::<H, _>(|dev| dev.resized(new_size));
     }
 
+    fn write_cache_changed(enabled: bool) {
+        with_device::<H, _>(|dev| dev.write_cache_changed(enabled));
+    }
+
     fn close() {
         with_device::<H, _>(|dev| dev.close());
         DEVICE.with(|slot| slot.borrow_mut().take());

@@ -138,6 +138,10 @@ impl<H: Handler> Backend for NativeDevice<H> {
         Ok(())
     }
 
+    fn write_cache_changed(&mut self, enabled: bool) {
+        self.handler.write_cache_changed(enabled);
+    }
+
     fn close(&mut self) {
         self.handler.close();
     }

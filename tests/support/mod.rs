@@ -79,5 +79,7 @@ impl Backend for RamDisk {
         Ok(())
     }
 
+    fn write_cache_changed(&mut self, _enabled: bool) {}
+
     fn close(&mut self) {}
 }

@@ -129,6 +129,17 @@ impl Handler for FileDisk {
         self.unit_attention = Some(CAPACITY_DATA_HAS_CHANGED);
     }
 
+    fn write_cache_changed(&mut self, enabled: bool) {
+        // As MODE SELECT does: switching the cache off makes earlier writes durable.
+        if self.write_cache
+            && !enabled
+            && let Err(e) = self.store.flush()
+        {
+            log(LogLevel::Error, &format!("flush on write cache disable failed: {e}"));
+        }
+        self.write_cache = enabled;
+    }
+
     fn close(&mut self) {
         if let Err(e) = self.store.flush() {
             log(LogLevel::Error, &format!("flush on close failed: {e}"));

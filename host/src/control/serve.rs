@@ -100,17 +100,19 @@ impl Daemon {
                     tracing::error!(device = name, "changing dev_config of a running device is not supported");
                     return -nix::libc::EOPNOTSUPP;
                 }
-                if let Some(wc) = write_cache {
-                    // The handler owns its write cache (MODE SELECT); nothing to do.
-                    tracing::info!(device = name, write_cache = wc, "write cache attribute changed");
+                let running = self.running.lock().unwrap();
+                let Some(handle) = running.get(name) else { return -nix::libc::ENODEV };
+                if let Some(enabled) = write_cache
+                    && let Err(e) = handle.set_write_cache(*enabled)
+                {
+                    tracing::error!(device = name, error = %format!("{e:#}"), "write cache change failed");
+                    return -nix::libc::EIO;
                 }
-                if let Some(size) = dev_size {
-                    let running = self.running.lock().unwrap();
-                    let Some(handle) = running.get(name) else { return -nix::libc::ENODEV };
-                    if let Err(e) = handle.resize(*size) {
-                        tracing::error!(device = name, error = %format!("{e:#}"), "resize refused");
-                        return -nix::libc::EINVAL;
-                    }
+                if let Some(size) = dev_size
+                    && let Err(e) = handle.resize(*size)
+                {
+                    tracing::error!(device = name, error = %format!("{e:#}"), "resize refused");
+                    return -nix::libc::EINVAL;
                 }
                 0
             }

@@ -26,6 +26,8 @@ pub trait Backend {
     /// The device was resized to `new_size` bytes. An error means the
     /// new size could not be applied and the device keeps its old one.
     fn resized(&mut self, new_size: u64) -> Result<(), String>;
+    /// The operator switched the write cache on or off.
+    fn write_cache_changed(&mut self, enabled: bool);
     /// The device is going away.
     fn close(&mut self);
 }

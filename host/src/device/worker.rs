@@ -22,6 +22,8 @@ const NOTIFY_BATCH: u32 = 32;
 pub enum Control {
     /// The device's size changed; the outcome goes to the sender.
     Resize(u64, mpsc::Sender<Result<(), String>>),
+    /// The write cache was switched; the sender hears when it is applied.
+    WriteCache(bool, mpsc::Sender<()>),
     /// Stop serving; the loop returns after finishing the command in hand.
     Stop,
 }
@@ -145,6 +147,11 @@ impl DeviceLoop {
                             }
                             let _ = reply.send(result);
                         }
+                        Control::WriteCache(enabled, reply) => {
+                            self.backend.write_cache_changed(enabled);
+                            tracing::info!(device = %self.name, enabled, "write cache switched");
+                            let _ = reply.send(());
+                        }
                     }
                 }
             }
@@ -233,6 +240,13 @@ impl DeviceHandle {
         self.send(Control::Resize(size, tx));
         let result = rx.recv().map_err(|_| anyhow::anyhow!("device {} is not running", self.name))?;
         result.map_err(|e| anyhow::anyhow!("device {} refused the resize: {e}", self.name))
+    }
+
+    /// Switch the device's write cache and wait until it is applied.
+    pub fn set_write_cache(&self, enabled: bool) -> anyhow::Result<()> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Control::WriteCache(enabled, tx));
+        rx.recv().map_err(|_| anyhow::anyhow!("device {} is not running", self.name))
     }
 
     /// Stop the device and wait for its thread.

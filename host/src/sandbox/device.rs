@@ -170,6 +170,15 @@ impl Backend for SandboxedDevice {
         Ok(())
     }
 
+    fn write_cache_changed(&mut self, enabled: bool) {
+        let budget = Limits::ticks(self.limits.command_budget);
+        let Some(live) = self.live() else { return };
+        live.store.set_epoch_deadline(budget);
+        if let Err(e) = live.handler.tcmu_handler_device().call_write_cache_changed(&mut live.store, enabled) {
+            self.recover("write-cache-changed", &e);
+        }
+    }
+
     fn close(&mut self) {
         let budget = Limits::ticks(self.limits.open_budget);
         if let Some(mut live) = self.live.take() {

@@ -197,3 +197,17 @@ fn d_sense_switches_to_descriptor_sense() {
     let data = rig.ok(&mode_sense_6(0, CONTROL, true), &[], 255);
     assert_eq!(pages_6(&data)[0].1[0], 0x04);
 }
+
+#[test]
+fn the_operator_switches_the_write_cache() {
+    use tcmu_guest_sdk::Handler;
+    let mut rig = Rig::new();
+    rig.disk.write_cache_changed(false);
+    assert!(!write_cache(&mut rig), "MODE SENSE shows WCE off");
+    assert_eq!(rig.backing().flushes, 1, "disabling the cache flushes it");
+    rig.ok(&cdb10(WRITE_10, 0, 0, 1), &blocks_of(1, 1), 0);
+    assert_eq!(rig.backing().flushes, 2, "writes are durable without a cache");
+    rig.disk.write_cache_changed(true);
+    assert!(write_cache(&mut rig));
+    assert_eq!(rig.backing().flushes, 2, "enabling needs no flush");
+}

@@ -115,6 +115,30 @@ tw_resize() {
     echo "resized $old -> $new bytes; $dev now $(( $(cat "$sysblk/size") * 512 )) bytes"
 }
 
+# The WCE bit of DEV's caching mode page (MODE SENSE(6), raw).
+tw_wce() {
+    local bytes p
+    read -r -a bytes < <(sg_modes -6 -r -p 0x08 "$1" | od -An -tx1 -v | tr '\n' ' ')
+    [ "${#bytes[@]}" -ge 4 ] || return 1
+    p=$(( 4 + 0x${bytes[3]} ))
+    [ "$(( 0x${bytes[p]} & 0x3f ))" = 8 ] || return 1
+    echo $(( (0x${bytes[p + 2]} >> 2) & 1 ))
+}
+
+# tw_write_cache NAME DEV: switch attrib/emulate_write_cache (a RECONFIG
+# event); the handler's caching page must follow.
+tw_write_cache() {
+    local name=$1 dev=$2 bs wce
+    bs=$(lio_find_backstore "$name") || fail "no backstore for $name"
+    for want in 0 1; do
+        echo "$want" >"$bs/attrib/emulate_write_cache" || fail "writing emulate_write_cache=$want failed"
+        wce=$(tw_wce "$dev") || fail "cannot read the caching page of $dev"
+        [ "$wce" = "$want" ] || fail "WCE is $wce after emulate_write_cache=$want"
+        echo "emulate_write_cache=$want -> WCE=$wce"
+    done
+    grep -q 'write cache switched' "$TW_DIR/daemon.log" || fail "daemon log shows no write cache switch"
+}
+
 # tw_kill_restart BIN CFG NAME DEV: kill -9 the daemon, start it again; it
 # must adopt the existing device (block, reset ring, serve, unblock) and the
 # disk must keep working without the initiator losing it.
@@ -197,6 +221,7 @@ suite_main() {
         clients_block "$dev" "${size:+$(to_bytes "$size")}" "$prefix"
         if [ "$i" = 1 ]; then
             run_check tcmu_wasm.resize tw_resize "$name" "$dev"
+            run_check tcmu_wasm.write_cache tw_write_cache "$name" "$dev"
             run_check tcmu_wasm.kill9_restart tw_kill_restart "$bin" "$cfg" "$name" "$dev"
         fi
     done
