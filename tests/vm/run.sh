@@ -199,8 +199,9 @@ fi
 # ----------------------------------------------------------------- 4. boot --
 RUNS=$WORK/runs
 mkdir -p "$RUNS"
-# Keep the 20 newest run directories.
-ls -1dt "$RUNS"/2*-* 2>/dev/null | tail -n +21 | xargs -r rm -rf
+# Keep the 20 newest runs. (No runs yet is fine: a fresh clone has none.)
+find "$RUNS" -mindepth 1 -maxdepth 1 -type d -name '2*-*' -printf '%T@ %p\n' \
+    | sort -rn | tail -n +21 | cut -d' ' -f2- | xargs -r rm -rf
 TOTAL_PASS=0
 TOTAL_FAIL=0
 SUMMARY=()
@@ -229,7 +230,7 @@ run_suite() {
         done
     } >"$rdir/job.env"
 
-    local append="console=ttyS0 panic=-1 quiet loglevel=4 tcmuvm.entry=$HERE/guest/boot.sh"
+    local append="console=ttyS0 panic=-1 quiet loglevel=4 tcmuvm.entry=$HERE/guest/boot.sh tcmuvm.repo=$REPO"
     local qemu=(qemu-system-x86_64
         -accel tcg,thread=multi -cpu max -m "$MEM" -smp "$SMP"
         -nographic -no-reboot -nic none
