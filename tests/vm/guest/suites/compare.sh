@@ -1,16 +1,19 @@
 # shellcheck shell=bash
 # Suite "compare": the same workload against the same kind of device, served
 # by Debian's tcmu-runner (qcow handler on a raw image) and by tcmu-wasm's
-# file handler, in one boot, alternating VM_COMPARE_ROUNDS times (default 2);
+# file handler, in one boot, alternating VM_COMPARE_ROUNDS times (default 3);
 # the best figure of each side counts. Prints RESULT lines per side and
 # RESULT compare.ratio.<metric> = tcmu-wasm / tcmu-runner.
 #
-# Fairness: both devices are 128 MiB raw files on the guest's tmpfs, both
+# Fairness: both devices are 256 MiB raw files on the guest's tmpfs, both
 # backstores allow 1 MiB commands (hw_max_sectors=2048) and a 64 MiB data
 # area, and only one daemon runs at a time (two daemons would both answer
 # the kernel's netlink events).
 
-CMP_SIZE=${VM_DISK_SIZE:-128M}
+CMP_SIZE=${VM_DISK_SIZE:-256M}
+# Long enough sequential passes (~2 s each under TCG) that the timer's
+# resolution does not quantise the MB/s figures.
+export VM_SEQ_MB=${VM_SEQ_MB:-192}
 CMP_DIR=/vmresults/compare
 
 cmp_runner_round() {
@@ -83,7 +86,7 @@ cmp_ratios() {
 }
 
 suite_main() {
-    local rounds=${VM_COMPARE_ROUNDS:-2} i
+    local rounds=${VM_COMPARE_ROUNDS:-3} i
     mkdir -p "$CMP_DIR"
     for i in $(seq 1 "$rounds"); do
         run_check "compare.runner.$i" cmp_runner_round "$i" || return
