@@ -10,7 +10,9 @@
 //! - [`native`]: the same handlers linked natively (the benchmark baseline);
 //! - [`kernel`]: uio, netlink and configfs glue to `target_core_user`;
 //! - [`control`]: the operator's config and the `serve` daemon;
-//! - [`check`] and [`bench`]: the `tcmu-wasm check` and `bench` commands.
+//! - [`check`](mod@check) and [`bench`](mod@bench): the `tcmu-wasm check` and `bench` commands.
+
+#![warn(missing_docs)]
 
 pub mod backing;
 #[cfg(feature = "test-utils")]
