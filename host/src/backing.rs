@@ -109,13 +109,6 @@ impl BackingFile {
         self.check(offset, len)
     }
 
-    /// Read into `buf` from `offset`.
-    pub fn read_into(&self, offset: u64, buf: &mut [u8]) -> Result<(), StoreError> {
-        self.check(offset, buf.len() as u64)?;
-        self.file.read_exact_at(buf, offset)?;
-        Ok(())
-    }
-
     /// Read `len` bytes at `offset` into a new vector.
     pub fn read_vec(&self, offset: u64, len: u32) -> Result<Vec<u8>, StoreError> {
         self.check(offset, len as u64)?;

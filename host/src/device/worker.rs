@@ -28,7 +28,7 @@ pub enum Control {
     Stop,
 }
 
-/// Counters a device keeps (read by `bench` and logs).
+/// Counters a device keeps (for tests and operators' diagnostics).
 #[derive(Debug, Default)]
 pub struct DeviceStats {
     /// Commands completed (including failed ones).
@@ -49,9 +49,15 @@ pub struct DeviceLoop {
 }
 
 impl DeviceLoop {
-    /// Assemble a loop.
-    pub fn new(name: Arc<str>, ring: Ring, doorbell: Box<dyn Doorbell>, backend: Box<dyn Backend>) -> Self {
-        Self { name, ring, doorbell, backend, stats: Arc::default() }
+    /// Assemble a loop that counts into `stats`.
+    pub fn new(
+        name: Arc<str>,
+        ring: Ring,
+        doorbell: Box<dyn Doorbell>,
+        backend: Box<dyn Backend>,
+        stats: Arc<DeviceStats>,
+    ) -> Self {
+        Self { name, ring, doorbell, backend, stats }
     }
 
     /// Drain every pending entry, notifying the kernel in batches. Returns
@@ -163,11 +169,6 @@ impl DeviceLoop {
             }
         }
     }
-
-    /// The loop's counters.
-    pub fn stats(&self) -> Arc<DeviceStats> {
-        self.stats.clone()
-    }
 }
 
 /// A running device thread.
@@ -209,9 +210,7 @@ impl DeviceHandle {
                         return Err(RingError::BadMailbox(reason));
                     }
                 };
-                let mut dev = DeviceLoop::new(name, ring, doorbell, backend);
-                dev.stats = stats;
-                dev.run(rx, wake)
+                DeviceLoop::new(name, ring, doorbell, backend, stats).run(rx, wake)
             })?
         };
         Ok((Self { name, control: tx, wake, stats, thread: Some(thread) }, ready_rx))

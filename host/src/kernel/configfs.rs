@@ -139,11 +139,6 @@ impl Backstore {
         write(&self.dir.join("enable"), "1")
     }
 
-    /// Change `dev_size` (a RECONFIG event; blocks until answered).
-    pub fn set_size(&self, size: u64) -> Result<()> {
-        write(&self.dir.join("attrib/dev_size"), &size.to_string())
-    }
-
     /// `action/block_dev`: stop the kernel queueing new commands (1) or resume (0).
     pub fn block(&self, blocked: bool) -> Result<()> {
         write(&self.dir.join("action/block_dev"), if blocked { "1" } else { "0" })

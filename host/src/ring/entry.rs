@@ -47,11 +47,6 @@ impl DataBuffer {
         Self { region, segments, len }
     }
 
-    /// An empty buffer (commands without data).
-    pub fn empty(region: Region) -> Self {
-        Self { region, segments: Vec::new(), len: 0 }
-    }
-
     /// Total length in bytes.
     pub fn len(&self) -> u32 {
         self.len

@@ -170,22 +170,6 @@ impl Ring {
         Ok(head)
     }
 
-    /// Whether entries are waiting.
-    pub fn has_pending(&self) -> Result<bool, RingError> {
-        Ok(self.head()? != self.tail)
-    }
-
-    /// Forget our position and take the mailbox's tail again (after the
-    /// kernel reset the ring; see `reset_ring` in the kernel glue).
-    pub fn resync(&mut self) -> Result<(), RingError> {
-        let tail = self.region.load_acquire(mailbox::CMD_TAIL as u64)?;
-        if tail >= self.cmdr_size || tail % layout::ENTRY_ALIGN != 0 {
-            return Err(RingError::Corrupt { offset: tail, reason: "cmd_tail outside the ring".into() });
-        }
-        self.tail = tail;
-        Ok(())
-    }
-
     fn entry_addr(&self, ring_off: u32, field: usize) -> u64 {
         self.cmdr_off as u64 + ring_off as u64 + field as u64
     }
