@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CONFIG=${1:-examples/disk0.toml}
 
-cargo build --release -p tcmu-wasm
+# The same build as tests/run.sh (one wasmtime build serves both).
+cargo build --release --workspace --all-targets
 BIN=target/release/tcmu-wasm
 
 if modprobe -q target_core_user 2>/dev/null && modprobe -q tcm_loop 2>/dev/null \

@@ -2,7 +2,6 @@
 //! device loop → wasm sandbox → backing file, and the same handler linked
 //! natively, which must behave identically.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tcmu_wasm::backing::BackingFile;
@@ -16,7 +15,7 @@ use tcmu_wasm_tests::rw16;
 
 fn file_code() -> Arc<HandlerCode> {
     let runtime = Runtime::new(None).unwrap();
-    let path = PathBuf::from(handlers::BUILT_HANDLERS).join("tcmu_handler_file.wasm");
+    let path = handlers::built("file");
     HandlerCode::load(&runtime, &path).unwrap()
 }
 

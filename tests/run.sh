@@ -1,18 +1,44 @@
 #!/usr/bin/env bash
 # The project's test command (README; .ci/run calls it):
-#   1. every Rust test in the workspace (ring + simulator properties, sandbox
-#      containment, file handler conformance through wasm, SDK, handler);
+#   0. hygiene: rustfmt, shellcheck on the scripts, clippy -D warnings on every
+#      target, and the daemon built without its dev tools (--no-default-features);
+#   1. one release build of the whole workspace, then every Rust test in it
+#      (ring + simulator properties, sandbox containment, hot reload, control
+#      socket, file handler conformance through wasm, SDK, handler);
 #   2. `tcmu-wasm check --handler file`, the conformance suite as a user runs it;
 #   3. the real-kernel VM suites (tests/vm/run.sh): Debian's kernel under qemu,
-#      our daemon serving a disk through LIO to real SCSI clients (sg3_utils,
-#      dd, mkfs/e2fsck, resize, kill -9 + restart, libiscsi's iscsi-test-cu over
-#      LIO iSCSI), then the side-by-side throughput run against tcmu-runner.
-# Set TCMU_WASM_SKIP_VM=1 to skip step 3 (e.g. on a laptop without qemu).
+#      our daemon serving disks through LIO to real SCSI clients (sg3_utils,
+#      dd, mkfs/e2fsck, resize, kill -9 + restart, the control socket, hot
+#      reload under fio, libiscsi's iscsi-test-cu over LIO iSCSI), then the
+#      side-by-side throughput run against tcmu-runner.
+# Set TCMU_WASM_SKIP_VM=1 to skip step 3 (e.g. on a laptop without qemu),
+# TCMU_WASM_SKIP_LINT=1 to skip step 0.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+if [ "${TCMU_WASM_SKIP_LINT:-0}" != 1 ]; then
+    cargo fmt --all --check
+    if ! command -v shellcheck >/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+        fi
+    fi
+    if command -v shellcheck >/dev/null; then
+        # Every script .ci/run reaches (the guest libraries are sourced, hence -x).
+        shellcheck -x -S warning .ci/run tests/run.sh scripts/*.sh tests/vm/run.sh tests/vm/initramfs/init \
+            tests/vm/guest/*.sh tests/vm/guest/lib/*.sh tests/vm/guest/suites/*.sh tests/vm/guest/tools/*.sh
+    else
+        echo "tests/run.sh: shellcheck not installed (and not root to apt-get it); skipped" >&2
+    fi
+    cargo clippy --workspace --all-targets --quiet -- -D warnings
+    cargo check -p tcmu-wasm --no-default-features --quiet
+fi
+
+# One build: the tests and the binary the later steps run share it (a later
+# `cargo run -p tcmu-wasm` would resolve other features and rebuild wasmtime).
+cargo build --workspace --release --all-targets
 cargo test --workspace --release
-cargo run --release --quiet -p tcmu-wasm -- check --handler file --config serial=ci0
+target/release/tcmu-wasm check --handler file --config serial=ci0
 
 if [ "${TCMU_WASM_SKIP_VM:-0}" = 1 ]; then
     echo "tests/run.sh: VM suite skipped (TCMU_WASM_SKIP_VM=1)"

@@ -2,7 +2,6 @@
 //! reaches past its grant fails only its own device's commands, and a
 //! second device keeps serving meanwhile.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +14,8 @@ use tcmu_wasm::sim::{SimCompletion, SimConfig, SimDevice};
 const READ_10: [u8; 10] = [0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0];
 const TUR: [u8; 6] = [0; 6];
 
-fn hostile_path() -> PathBuf {
-    PathBuf::from(handlers::BUILT_HANDLERS).join("tcmu_handler_hostile.wasm")
+fn hostile_path() -> std::path::PathBuf {
+    handlers::fixture("hostile")
 }
 
 fn limits() -> Limits {

@@ -15,14 +15,15 @@
 #![warn(missing_docs)]
 
 pub mod backing;
-#[cfg(feature = "test-utils")]
+#[cfg(feature = "dev-tools")]
 pub mod bench;
-#[cfg(feature = "test-utils")]
+#[cfg(feature = "dev-tools")]
 pub mod check;
 pub mod control;
 pub mod device;
 pub mod handlers;
 pub mod kernel;
+#[cfg(feature = "dev-tools")]
 pub mod native;
 pub mod ring;
 pub mod sandbox;

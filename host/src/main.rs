@@ -2,16 +2,22 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+#[cfg(feature = "dev-tools")]
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+#[cfg(feature = "dev-tools")]
 use tcmu_wasm::bench::{self, BenchOptions, Pattern};
+#[cfg(feature = "dev-tools")]
 use tcmu_wasm::check::{self, CheckOptions};
 use tcmu_wasm::control::config::ServeConfig;
 use tcmu_wasm::control::serve::serve;
 use tcmu_wasm::handlers;
-use tcmu_wasm::sandbox::{HandlerCode, Limits, Runtime};
+#[cfg(feature = "dev-tools")]
+use tcmu_wasm::sandbox::Limits;
+use tcmu_wasm::sandbox::{HandlerCode, Runtime};
+#[cfg(feature = "dev-tools")]
 use tcmu_wasm::size::parse_size;
 
 /// A TCMU daemon whose SCSI device handlers are sandboxed WebAssembly components.
@@ -26,8 +32,10 @@ struct Cli {
 enum Command {
     /// Run the conformance suite for a handler's device type (against the
     /// simulated kernel) and print one line per check.
+    #[cfg(feature = "dev-tools")]
     Check(CheckArgs),
     /// Measure a handler through the full ring path.
+    #[cfg(feature = "dev-tools")]
     Bench(BenchArgs),
     /// List the handlers found on the search path.
     Handlers(CodeArgs),
@@ -56,6 +64,7 @@ struct CodeArgs {
     no_cache: bool,
 }
 
+#[cfg(feature = "dev-tools")]
 #[derive(Debug, Args)]
 struct HandlerArgs {
     /// A built handler's name (e.g. `file`) or a path to a `.wasm` component.
@@ -68,6 +77,7 @@ struct HandlerArgs {
     code: CodeArgs,
 }
 
+#[cfg(feature = "dev-tools")]
 #[derive(Debug, Args)]
 struct CheckArgs {
     #[command(flatten)]
@@ -77,6 +87,7 @@ struct CheckArgs {
     size: u64,
 }
 
+#[cfg(feature = "dev-tools")]
 #[derive(Debug, Args)]
 struct BenchArgs {
     #[command(flatten)]
@@ -138,6 +149,7 @@ fn runtime(args: &CodeArgs) -> anyhow::Result<std::sync::Arc<Runtime>> {
     Runtime::new(cache)
 }
 
+#[cfg(feature = "dev-tools")]
 fn load(args: &HandlerArgs) -> anyhow::Result<std::sync::Arc<HandlerCode>> {
     let path = handlers::resolve(&args.handler)?;
     HandlerCode::load(&runtime(&args.code)?, &path)
@@ -145,6 +157,7 @@ fn load(args: &HandlerArgs) -> anyhow::Result<std::sync::Arc<HandlerCode>> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        #[cfg(feature = "dev-tools")]
         Command::Check(args) => {
             let code = load(&args.handler)?;
             println!(
@@ -163,6 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{} passed, {failed} failed, {skipped} skipped", outcomes.len() - failed - skipped);
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
+        #[cfg(feature = "dev-tools")]
         Command::Bench(args) => {
             let block_size = u32::try_from(args.bs).context("--bs too large")?;
             anyhow::ensure!(args.seconds > 0.0, "--seconds must be positive");
@@ -236,14 +250,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Handlers(args) => {
             let runtime = runtime(&args)?;
-            for dir in handlers::search_path() {
-                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-                let mut paths: Vec<PathBuf> = entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-                    .collect();
-                paths.sort();
-                for path in paths {
+            {
+                for path in handlers::available() {
                     match HandlerCode::load(&runtime, &path) {
                         Ok(code) => {
                             let i = code.info();

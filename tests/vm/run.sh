@@ -231,6 +231,8 @@ run_suite() {
     } >"$rdir/job.env"
 
     local append="console=ttyS0 panic=-1 quiet loglevel=4 tcmuvm.entry=$HERE/guest/boot.sh tcmuvm.repo=$REPO"
+    # Commas inside qemu options are qemu's, not array separators.
+    # shellcheck disable=SC2054
     local qemu=(qemu-system-x86_64
         -accel tcg,thread=multi -cpu max -m "$MEM" -smp "$SMP"
         -nographic -no-reboot -nic none

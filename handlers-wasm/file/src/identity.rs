@@ -17,7 +17,12 @@ use crate::{FileDisk, Outcome};
 
 const DISK: u8 = peripheral_type::DISK;
 /// The product revision level: the handler's major.minor version.
+#[cfg(not(feature = "build-b"))]
 const REVISION: &str = concat!(env!("CARGO_PKG_VERSION_MAJOR"), ".", env!("CARGO_PKG_VERSION_MINOR"));
+/// The `build-b` variant says so in its revision, so a test can tell which
+/// of two builds is serving.
+#[cfg(feature = "build-b")]
+const REVISION: &str = concat!(env!("CARGO_PKG_VERSION_MAJOR"), ".", env!("CARGO_PKG_VERSION_MINOR"), "b");
 /// Serial number used when the operator configured none.
 const DEFAULT_SERIAL: &str = "tcmu-wasm-file";
 /// The VPD pages served, in the ascending order page 0x00 lists them.

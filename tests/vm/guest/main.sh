@@ -17,6 +17,7 @@ result boot.uptime_at_suite "$(uptime_s)" s
 run_check prelude vm_prelude || vm_say "prelude failed; continuing so the failures show"
 
 if [ -f "$suite_file" ]; then
+    # shellcheck source=/dev/null
     . "$suite_file"
     suite_main
 else
