@@ -9,7 +9,7 @@ use tcmu_wasm::check::{self, CheckOptions};
 use tcmu_wasm::device::Backend;
 use tcmu_wasm::handlers;
 use tcmu_wasm::native::NativeDevice;
-use tcmu_wasm::sandbox::{HandlerCode, Limits, Runtime, SandboxedDevice};
+use tcmu_wasm::sandbox::{DeviceSpec, HandlerCode, Limits, Runtime, SandboxedDevice};
 use tcmu_wasm::sim::{SimConfig, SimDevice};
 use tcmu_wasm_tests::rw16;
 
@@ -54,11 +54,18 @@ fn wasm_and_native_answer_identically() {
         let mut dev = SimDevice::start(SimConfig::default(), "cmp0", move || -> anyhow::Result<Box<dyn Backend>> {
             Ok(if native {
                 Box::new(
-                    NativeDevice::<tcmu_handler_file::FileDisk>::open("serial=cmp", Some(backing))
-                        .map_err(anyhow::Error::msg)?,
+                    NativeDevice::<tcmu_handler_file::FileDisk>::open(
+                        "serial=cmp",
+                        &tcmu_guest_sdk::DeviceIdentity::from_name("cmp0"),
+                        Some(backing),
+                    )
+                    .map_err(anyhow::Error::msg)?,
                 )
             } else {
-                Box::new(SandboxedDevice::open("cmp0", code, "serial=cmp", Some(backing), Limits::default())?)
+                Box::new(SandboxedDevice::open(
+                    code,
+                    DeviceSpec::new("cmp0", "serial=cmp", Some(backing), Limits::default()),
+                )?)
             })
         })
         .unwrap();

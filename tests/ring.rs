@@ -96,7 +96,7 @@ fn malformed_entries_are_failed_and_the_device_keeps_serving() {
     let c = wait_for(&mut dev.kernel, id);
     assert!(c.unknown_op, "unknown ring opcode is flagged UNKNOWN_OP");
     assert_eq!(dev.execute(&[0; 6], &[], 0).unwrap().status, 0);
-    assert_eq!(dev.handle().stats().invalid_entries.load(std::sync::atomic::Ordering::Relaxed), 5);
+    assert_eq!(dev.handle().metrics().snapshot().invalid_entries, 5);
     dev.stop().unwrap();
 }
 

@@ -52,6 +52,35 @@ impl HandlerInfo {
     }
 }
 
+/// Who a device is, as the host assigns it: unique per device and stable
+/// across daemon restarts. Report these unless the operator configured an
+/// identity of their own, so two devices never look like one disk to
+/// multipath or udev.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceIdentity {
+    /// The operator's name for the device.
+    pub name: String,
+    /// Unit serial number (VPD page 80h): printable ASCII, at most 64 characters.
+    pub serial: String,
+    /// Logical unit name (VPD page 83h): `naa.6` and 31 hex digits.
+    pub naa: String,
+}
+
+impl DeviceIdentity {
+    /// An identity derived from `name` alone, for tests and native use:
+    /// serial `name`, NAA name derived from it.
+    pub fn from_name(name: &str) -> Self {
+        let naa = crate::scsi::vpd::NaaId::from_serial(name).to_string();
+        Self { name: name.into(), serial: name.into(), naa }
+    }
+
+    /// The NAA name, parsed; `None` if the host sent something malformed
+    /// (then derive one from the serial).
+    pub fn naa_id(&self) -> Option<crate::scsi::vpd::NaaId> {
+        self.naa.parse().ok()
+    }
+}
+
 /// One SCSI command.
 #[derive(Debug, Clone, Copy)]
 pub struct Command<'a> {
@@ -127,6 +156,8 @@ pub enum IoError {
     OutOfRange,
     /// The store is read-only.
     ReadOnly,
+    /// More bytes than the handler could receive in one call (its memory cap).
+    TooLarge,
     /// The host's I/O failed.
     Io(String),
 }
@@ -136,6 +167,7 @@ impl std::fmt::Display for IoError {
         match self {
             IoError::OutOfRange => f.write_str("range out of bounds"),
             IoError::ReadOnly => f.write_str("store is read-only"),
+            IoError::TooLarge => f.write_str("request larger than the handler's memory cap"),
             IoError::Io(e) => write!(f, "I/O error: {e}"),
         }
     }
@@ -175,11 +207,21 @@ pub trait Transfer {
 
 /// A SCSI device handler. One value serves one device; the host calls it
 /// for one command at a time.
+///
+/// State that must survive a hot reload of the handler's code, or the
+/// rebuild of its instance after a fault (pending unit attentions, mode
+/// pages an initiator changed, a tape's position), goes through
+/// [`save_state`](Handler::save_state) and
+/// [`restore_state`](Handler::restore_state). The SDK notices when the
+/// saved bytes change after a command and tells the host, which keeps the
+/// latest snapshot.
 pub trait Handler: Sized + 'static {
     /// Static facts about the handler.
     fn describe() -> HandlerInfo;
-    /// Open a device with the operator's config string and granted store.
-    fn open(config: &str, store: Option<Box<dyn Store>>) -> Result<Self, String>;
+    /// Open a device with the operator's config string, the identity the
+    /// host assigned and the granted store. Called again, with the same
+    /// arguments, for every new instance (hot reload, rebuild after a fault).
+    fn open(config: &str, identity: &DeviceIdentity, store: Option<Box<dyn Store>>) -> Result<Self, String>;
     /// Handle one command.
     fn handle(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Completion;
     /// A task management function arrived (no command is in flight).
@@ -190,6 +232,18 @@ pub trait Handler: Sized + 'static {
     fn write_cache_changed(&mut self, _enabled: bool) {}
     /// The device is going away.
     fn close(&mut self) {}
+    /// Append the state to carry into a new instance to `out` (which is
+    /// empty). Keep it small and cheap: the SDK calls it after every
+    /// command to notice changes. Put a format version in it. The default
+    /// saves nothing.
+    fn save_state(&self, _out: &mut Vec<u8>) {}
+    /// Take over state that [`save_state`](Handler::save_state) of this or
+    /// another build produced, right after `open`. The default accepts only
+    /// "no state", so a build that cannot read its predecessor's state
+    /// refuses the hot reload instead of silently dropping it.
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
+        if state.is_empty() { Ok(()) } else { Err("this build of the handler keeps no state".into()) }
+    }
 }
 
 /// Log levels for [`log`].

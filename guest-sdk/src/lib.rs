@@ -39,12 +39,14 @@
 //! use tcmu_guest_sdk::scsi::mode::{BlockDescriptor, DEVICE_SPECIFIC_WP, ModeHeader, mode_sense_data};
 //! use tcmu_guest_sdk::scsi::{opcode, respond, vpd};
 //! use tcmu_guest_sdk::sense::{self, Sense};
-//! use tcmu_guest_sdk::{Command, Completion, DeviceType, Handler, HandlerInfo, Store, Transfer};
+//! use tcmu_guest_sdk::{Command, Completion, DeviceIdentity, DeviceType, Handler, HandlerInfo, Store, Transfer};
 //!
 //! const BLOCK: u32 = 512;
 //!
 //! pub struct ReadOnlyDisk {
 //!     store: Box<dyn Store>,
+//!     /// The serial number the host assigned (unique per device).
+//!     serial: String,
 //! }
 //!
 //! impl Handler for ReadOnlyDisk {
@@ -52,7 +54,7 @@
 //!         HandlerInfo::new("ro-disk", DeviceType::Disk, "read-only disk over the store")
 //!     }
 //!
-//!     fn open(config: &str, store: Option<Box<dyn Store>>) -> Result<Self, String> {
+//!     fn open(config: &str, identity: &DeviceIdentity, store: Option<Box<dyn Store>>) -> Result<Self, String> {
 //!         if !config.is_empty() {
 //!             return Err(format!("ro-disk takes no options, got {config:?}"));
 //!         }
@@ -60,7 +62,7 @@
 //!         if store.size() < u64::from(BLOCK) {
 //!             return Err("the backing store holds no whole block".into());
 //!         }
-//!         Ok(ReadOnlyDisk { store })
+//!         Ok(ReadOnlyDisk { store, serial: identity.serial.clone() })
 //!     }
 //!
 //!     fn handle(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Completion {
@@ -87,7 +89,7 @@
 //!                 let data = match (inquiry.evpd, inquiry.page_code) {
 //!                     (false, _) => StandardInquiry::new(DISK, "EXAMPLE", "RO DISK", "1.0").to_bytes(),
 //!                     (true, vpd::page::SUPPORTED_PAGES) => vpd::supported_pages(DISK, &[0x00, 0x80]),
-//!                     (true, vpd::page::UNIT_SERIAL_NUMBER) => vpd::unit_serial_number(DISK, "RO-1"),
+//!                     (true, vpd::page::UNIT_SERIAL_NUMBER) => vpd::unit_serial_number(DISK, &self.serial),
 //!                     (true, _) => return Err(Sense::invalid_cdb_field(2, None)),
 //!                 };
 //!                 Ok(respond(xfer, cmd, &data, inquiry.allocation_length.into()))

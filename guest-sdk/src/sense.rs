@@ -298,7 +298,7 @@ impl IoError {
     pub fn read_sense(&self) -> SenseCode {
         match self {
             IoError::OutOfRange => LBA_OUT_OF_RANGE,
-            IoError::ReadOnly => INTERNAL_TARGET_FAILURE,
+            IoError::ReadOnly | IoError::TooLarge => INTERNAL_TARGET_FAILURE,
             IoError::Io(_) => UNRECOVERED_READ_ERROR,
         }
     }
@@ -309,6 +309,7 @@ impl IoError {
         match self {
             IoError::OutOfRange => LBA_OUT_OF_RANGE,
             IoError::ReadOnly => WRITE_PROTECTED,
+            IoError::TooLarge => INTERNAL_TARGET_FAILURE,
             IoError::Io(_) => WRITE_ERROR,
         }
     }

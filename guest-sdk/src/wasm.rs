@@ -6,13 +6,15 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use crate::{Command, Completion, DeviceType, Handler, IoError, LogLevel, Store, TaskManagement, Transfer};
+use crate::{
+    Command, Completion, DeviceIdentity, DeviceType, Handler, IoError, LogLevel, Store, TaskManagement, Transfer,
+};
 
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "device-handler",
+        world: "stateful-device-handler",
         pub_export_macro: true,
         default_bindings_module: "tcmu_guest_sdk::wasm::bindings",
     });
@@ -24,6 +26,31 @@ thread_local! {
     // The open device. A component instance serves one device, and wasm32
     // components are single-threaded, so one slot is all there is.
     static DEVICE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    // The state as last reported to the host, to notice changes.
+    static LAST_STATE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    // Scratch for the next save, reused so a command costs no allocation.
+    static NEXT_STATE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Save the device's state and report whether it differs from what the
+/// host last heard.
+fn state_changed<H: Handler>() -> bool {
+    NEXT_STATE.with(|next| {
+        let mut next = next.borrow_mut();
+        next.clear();
+        if with_device::<H, _>(|dev| dev.save_state(&mut next)).is_none() {
+            return false;
+        }
+        LAST_STATE.with(|last| {
+            let mut last = last.borrow_mut();
+            if *last == *next {
+                false
+            } else {
+                std::mem::swap(&mut *last, &mut *next);
+                true
+            }
+        })
+    })
 }
 
 /// Adapter from the generated `Guest` trait to a [`Handler`].
@@ -52,10 +79,13 @@ impl<H: Handler> bindings::exports::tcmu::handler::device::Guest for Glue<H> {
         }
     }
 
-    fn open(config: String, store: Option<backing::Store>) -> Result<(), String> {
+    fn open(config: String, identity: wt::DeviceIdentity, store: Option<backing::Store>) -> Result<(), String> {
         let store = store.map(|s| Box::new(WasmStore(s)) as Box<dyn Store>);
-        let dev = H::open(&config, store)?;
+        let identity = DeviceIdentity { name: identity.name, serial: identity.serial, naa: identity.naa };
+        let dev = H::open(&config, &identity, store)?;
         DEVICE.with(|slot| *slot.borrow_mut() = Some(Box::new(dev)));
+        // The opened state is the baseline; the host snapshots after open.
+        state_changed::<H>();
         Ok(())
     }
 
@@ -64,7 +94,12 @@ impl<H: Handler> bindings::exports::tcmu::handler::device::Guest for Glue<H> {
         let done = with_device::<H, _>(|dev| dev.handle(&cmd, &mut WasmTransfer))
             // Commands before a successful open: the LUN is not ready.
             .unwrap_or_else(|| Completion::check_condition(&crate::sense::LUN_NOT_READY));
-        wt::Completion { status: done.status, sense: done.sense, data_in_len: done.data_in_len }
+        wt::Completion {
+            status: done.status,
+            sense: done.sense,
+            data_in_len: done.data_in_len,
+            state_changed: state_changed::<H>(),
+        }
     }
 
     fn task_management(tmf: wt::TaskManagementFunction) {
@@ -96,10 +131,24 @@ impl<H: Handler> bindings::exports::tcmu::handler::device::Guest for Glue<H> {
     }
 }
 
+impl<H: Handler> bindings::exports::tcmu::handler::state::Guest for Glue<H> {
+    fn save() -> Vec<u8> {
+        state_changed::<H>();
+        LAST_STATE.with(|last| last.borrow().clone())
+    }
+
+    fn restore(state: Vec<u8>) -> Result<(), String> {
+        with_device::<H, _>(|dev| dev.restore_state(&state)).unwrap_or_else(|| Err("the device is not open".into()))?;
+        state_changed::<H>();
+        Ok(())
+    }
+}
+
 fn io_error(e: wt::IoError) -> IoError {
     match e {
         wt::IoError::OutOfRange => IoError::OutOfRange,
         wt::IoError::ReadOnly => IoError::ReadOnly,
+        wt::IoError::TooLarge => IoError::TooLarge,
         wt::IoError::Io(s) => IoError::Io(s),
     }
 }

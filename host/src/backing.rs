@@ -9,6 +9,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use crate::ring::{BufferError, DataBuffer};
 
@@ -21,6 +22,9 @@ pub enum StoreError {
     /// The store is read-only.
     #[error("store is read-only")]
     ReadOnly,
+    /// More bytes than the caller could receive (a handler's memory cap).
+    #[error("request larger than the handler's memory cap")]
+    TooLarge,
     /// The host I/O failed.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
@@ -132,32 +136,50 @@ impl BackingFile {
         Ok(())
     }
 
-    /// Zero a range, deallocating it where the filesystem can.
-    pub fn discard(&self, offset: u64, len: u64) -> Result<(), StoreError> {
-        self.check_writable(offset, len)?;
-        let mode = nix::fcntl::FallocateFlags::FALLOC_FL_PUNCH_HOLE | nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE;
-        match nix::fcntl::fallocate(&self.file, mode, offset as i64, len as i64) {
-            Ok(()) => Ok(()),
-            // tmpfs overlays and some filesystems cannot punch holes.
-            Err(_) => self.write_zeroes_by_writing(offset, len),
-        }
+    fn fallocate(&self, mode: nix::fcntl::FallocateFlags, offset: u64, len: u64) -> nix::Result<()> {
+        nix::fcntl::fallocate(&self.file, mode, offset as i64, len as i64)
     }
 
-    /// Zero a range.
-    pub fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), StoreError> {
+    /// Zero a range, deallocating it where the filesystem can. Where it
+    /// cannot, zeroes are written, stopping with an error at `deadline`.
+    pub fn discard(&self, offset: u64, len: u64, deadline: Option<Instant>) -> Result<(), StoreError> {
+        use nix::fcntl::FallocateFlags as F;
         self.check_writable(offset, len)?;
-        let mode = nix::fcntl::FallocateFlags::FALLOC_FL_ZERO_RANGE | nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE;
-        match nix::fcntl::fallocate(&self.file, mode, offset as i64, len as i64) {
-            Ok(()) => Ok(()),
-            Err(_) => self.write_zeroes_by_writing(offset, len),
+        if len == 0 || self.fallocate(F::FALLOC_FL_PUNCH_HOLE | F::FALLOC_FL_KEEP_SIZE, offset, len).is_ok() {
+            return Ok(());
         }
+        self.write_zeroes_by_writing(offset, len, deadline)
     }
 
-    fn write_zeroes_by_writing(&self, offset: u64, len: u64) -> Result<(), StoreError> {
+    /// Zero a range, keeping it allocated: `ZERO_RANGE`; where the
+    /// filesystem lacks it (tmpfs) a punched hole filled in again, which is
+    /// as quick; else zeroes written, stopping with an error at `deadline`.
+    pub fn write_zeroes(&self, offset: u64, len: u64, deadline: Option<Instant>) -> Result<(), StoreError> {
+        use nix::fcntl::FallocateFlags as F;
+        self.check_writable(offset, len)?;
+        if len == 0 || self.fallocate(F::FALLOC_FL_ZERO_RANGE | F::FALLOC_FL_KEEP_SIZE, offset, len).is_ok() {
+            return Ok(());
+        }
+        if self.fallocate(F::FALLOC_FL_PUNCH_HOLE | F::FALLOC_FL_KEEP_SIZE, offset, len).is_ok() {
+            // Re-allocate so later writes need no new blocks; a hole reads as
+            // zeroes either way, so failing here loses nothing.
+            let _ = self.fallocate(F::FALLOC_FL_KEEP_SIZE, offset, len);
+            return Ok(());
+        }
+        self.write_zeroes_by_writing(offset, len, deadline)
+    }
+
+    fn write_zeroes_by_writing(&self, offset: u64, len: u64, deadline: Option<Instant>) -> Result<(), StoreError> {
         const CHUNK: u64 = 1 << 20;
         let zeroes = vec![0u8; CHUNK.min(len) as usize];
         let mut done = 0;
         while done < len {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(StoreError::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("zeroing stopped at the call's deadline after {done} of {len} bytes"),
+                )));
+            }
             let n = (len - done).min(CHUNK) as usize;
             self.file.write_all_at(&zeroes[..n], offset + done)?;
             done += n as u64;

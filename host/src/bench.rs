@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::backing::BackingFile;
 use crate::device::Backend;
 use crate::native::NativeDevice;
-use crate::sandbox::{HandlerCode, Limits, SandboxedDevice};
+use crate::sandbox::{DeviceSpec, HandlerCode, Limits, SandboxedDevice};
 use crate::sim::{SimConfig, SimDevice, SimError};
 
 /// Access pattern.
@@ -108,10 +108,17 @@ pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Resul
     let config = opts.config.clone();
     let mut dev = SimDevice::start(sim, "bench0", move || -> anyhow::Result<Box<dyn Backend>> {
         Ok(match code {
-            Some(code) => Box::new(SandboxedDevice::open("bench0", code, &config, Some(backing), Limits::default())?),
+            Some(code) => Box::new(SandboxedDevice::open(
+                code,
+                DeviceSpec::new("bench0", &config, Some(backing), Limits::default()),
+            )?),
             None => Box::new(
-                NativeDevice::<tcmu_handler_file::FileDisk>::open(&config, Some(backing))
-                    .map_err(|e| anyhow::anyhow!("native handler refused to open: {e}"))?,
+                NativeDevice::<tcmu_handler_file::FileDisk>::open(
+                    &config,
+                    &tcmu_guest_sdk::DeviceIdentity::from_name("bench0"),
+                    Some(backing),
+                )
+                .map_err(|e| anyhow::anyhow!("native handler refused to open: {e}"))?,
             ),
         })
     })?;
@@ -221,4 +228,29 @@ impl std::fmt::Display for BenchResult {
             self.seconds
         )
     }
+}
+
+/// The wasm handler and the native baseline, side by side.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The best wasm round.
+    pub wasm: BenchResult,
+    /// The best native round.
+    pub native: BenchResult,
+    /// wasm IOPS / native IOPS.
+    pub ratio: f64,
+}
+
+/// Run `rounds` alternating rounds of wasm and native; the best of each counts.
+pub fn compare(code: Arc<HandlerCode>, opts: &BenchOptions, rounds: u32) -> anyhow::Result<Comparison> {
+    let (mut wasm, mut native) = (Vec::new(), Vec::new());
+    for _ in 0..rounds.max(1) {
+        wasm.push(run(Some(code.clone()), opts)?);
+        native.push(run(None, opts)?);
+    }
+    let best =
+        |runs: Vec<BenchResult>| runs.into_iter().max_by(|a, b| a.iops.total_cmp(&b.iops)).expect("at least one round");
+    let (wasm, native) = (best(wasm), best(native));
+    let ratio = wasm.iops / native.iops;
+    Ok(Comparison { wasm, native, ratio })
 }

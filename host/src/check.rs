@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tcmu_conformance::{CheckOutcome, DiskParams, ScsiTarget};
 
 use crate::backing::BackingFile;
-use crate::sandbox::{HandlerCode, Limits, SandboxedDevice};
+use crate::sandbox::{DeviceSpec, HandlerCode, Limits, SandboxedDevice};
 use crate::sim::{SimConfig, SimDevice};
 use tcmu_guest_sdk::DeviceType;
 
@@ -48,7 +48,7 @@ pub fn run(code: Arc<HandlerCode>, opts: &CheckOptions) -> anyhow::Result<Vec<Ch
     let (config, limits) = (opts.config.clone(), opts.limits.clone());
     let sim = SimConfig { data_blocks: 4096, ..SimConfig::default() };
     let mut dev = SimDevice::start(sim, "check0", move || {
-        Ok(Box::new(SandboxedDevice::open("check0", code, &config, Some(backing), limits)?)
+        Ok(Box::new(SandboxedDevice::open(code, DeviceSpec::new("check0", &config, Some(backing), limits))?)
             as Box<dyn crate::device::Backend>)
     })?;
     let outcomes = match kind {

@@ -23,6 +23,7 @@ pub mod control;
 pub mod device;
 pub mod handlers;
 pub mod kernel;
+pub mod metrics;
 #[cfg(feature = "dev-tools")]
 pub mod native;
 pub mod ring;

@@ -1,24 +1,16 @@
-//! The `tcmu-wasm` command.
+//! The `tcmu-wasm` command: argument parsing and printing; the work is in
+//! the library.
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-#[cfg(feature = "dev-tools")]
-use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-#[cfg(feature = "dev-tools")]
-use tcmu_wasm::bench::{self, BenchOptions, Pattern};
-#[cfg(feature = "dev-tools")]
-use tcmu_wasm::check::{self, CheckOptions};
+use tcmu_wasm::control::api::{HandlersReport, Op, ReloadReport, ReloadTarget, StatusReport};
 use tcmu_wasm::control::config::ServeConfig;
-use tcmu_wasm::control::serve::serve;
+use tcmu_wasm::control::{ctl, serve};
 use tcmu_wasm::handlers;
-#[cfg(feature = "dev-tools")]
-use tcmu_wasm::sandbox::Limits;
 use tcmu_wasm::sandbox::{HandlerCode, Runtime};
-#[cfg(feature = "dev-tools")]
-use tcmu_wasm::size::parse_size;
 
 /// A TCMU daemon whose SCSI device handlers are sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -33,23 +25,27 @@ enum Command {
     /// Run the conformance suite for a handler's device type (against the
     /// simulated kernel) and print one line per check.
     #[cfg(feature = "dev-tools")]
-    Check(CheckArgs),
+    Check(dev::CheckArgs),
     /// Measure a handler through the full ring path.
     #[cfg(feature = "dev-tools")]
-    Bench(BenchArgs),
+    Bench(dev::BenchArgs),
     /// List the handlers found on the search path.
     Handlers(CodeArgs),
     /// Serve the devices of a config file through the kernel's
-    /// target_core_user until SIGINT/SIGTERM.
+    /// target_core_user until SIGINT/SIGTERM (SIGHUP reloads changed handlers).
     Serve(ServeArgs),
+    /// Talk to a running daemon through its control socket.
+    Ctl(CtlArgs),
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// The TOML configuration (one [[device]] table per device).
+    /// The TOML configuration (`[[device]]` tables, optional `[daemon]`,
+    /// `[control]`, `[metrics]`).
     #[arg(long)]
     config: PathBuf,
-    /// Only validate the configuration and load the handlers, then exit.
+    /// Only validate the configuration: load each handler and open each
+    /// device with its config on its backing (read-only), then exit.
     #[arg(long)]
     check_config: bool,
 }
@@ -64,66 +60,74 @@ struct CodeArgs {
     no_cache: bool,
 }
 
-#[cfg(feature = "dev-tools")]
 #[derive(Debug, Args)]
-struct HandlerArgs {
-    /// A built handler's name (e.g. `file`) or a path to a `.wasm` component.
-    #[arg(long)]
-    handler: String,
-    /// The handler's own configuration string.
-    #[arg(long, default_value = "")]
-    config: String,
-    #[command(flatten)]
-    code: CodeArgs,
-}
-
-#[cfg(feature = "dev-tools")]
-#[derive(Debug, Args)]
-struct CheckArgs {
-    #[command(flatten)]
-    handler: HandlerArgs,
-    /// Size of the temporary backing store.
-    #[arg(long, default_value = "16M", value_parser = parse_size)]
-    size: u64,
-}
-
-#[cfg(feature = "dev-tools")]
-#[derive(Debug, Args)]
-struct BenchArgs {
-    #[command(flatten)]
-    handler: HandlerArgs,
-    /// Device size.
-    #[arg(long, value_parser = parse_size)]
-    size: u64,
-    /// Access pattern.
-    #[arg(long, value_enum)]
-    rw: Pattern,
-    /// Bytes per command.
-    #[arg(long, value_parser = parse_size)]
-    bs: u64,
-    /// Seconds to measure.
-    #[arg(long, default_value_t = 5.0)]
-    seconds: f64,
-    /// Commands kept in flight.
-    #[arg(long, default_value_t = 8)]
-    iodepth: u32,
-    /// Serve the same handler logic compiled natively into the host (the
-    /// baseline for the sandbox's cost). Only the `file` handler has one.
-    #[arg(long, conflicts_with = "compare")]
-    native: bool,
-    /// Run the wasm handler and the native baseline back to back, `--rounds`
-    /// times each (alternating), and report the wasm/native ratio.
-    #[arg(long)]
-    compare: bool,
-    /// Alternating rounds per side with `--compare`; the best round counts.
-    #[arg(long, default_value_t = 3, requires = "compare")]
-    rounds: u32,
-    /// Print one JSON object instead of a line.
-    #[arg(long)]
+struct CtlArgs {
+    /// The daemon's socket [default: $TCMU_WASM_SOCKET, else the --config
+    /// file's `[control] socket`, else /run/tcmu-wasm/control.sock]
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+    /// Read the socket path from this daemon config.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Print the daemon's JSON answer instead of a table.
+    #[arg(long, global = true)]
     json: bool,
-    /// Directory for the temporary backing file [default: the system temp dir]
-    #[arg(long)]
-    dir: Option<PathBuf>,
+    #[command(subcommand)]
+    op: CtlOp,
+}
+
+#[derive(Debug, Subcommand)]
+enum CtlOp {
+    /// Devices with handler, code digest, state, counters and latency.
+    Status {
+        /// Only this device, in detail.
+        device: Option<String>,
+    },
+    /// Create, export and serve a device from a `[[device]]` table.
+    Add {
+        /// File holding the table (`-` for standard input).
+        #[arg(long, conflicts_with = "toml")]
+        file: Option<PathBuf>,
+        /// The table inline, e.g. 'name="d1" handler="file" size="64M" backing="/srv/d1.img" export="loopback"'
+        /// (keys separated by newlines or spaces).
+        #[arg(long)]
+        toml: Option<String>,
+    },
+    /// Unexport, remove and stop a device.
+    Remove {
+        /// The device.
+        device: String,
+    },
+    /// Swap in new handler code while devices stay attached.
+    Reload {
+        /// Reload this device.
+        #[arg(long, group = "target")]
+        device: Option<String>,
+        /// Reload every device running this handler.
+        #[arg(long, group = "target")]
+        handler: Option<String>,
+        /// Reload every device whose handler file changed (what SIGHUP does).
+        #[arg(long, group = "target")]
+        changed: bool,
+        /// The new component [default: the handler's file, read again].
+        #[arg(long, conflicts_with = "rollback")]
+        wasm: Option<PathBuf>,
+        /// Return to the code each device ran before its last reload.
+        #[arg(long)]
+        rollback: bool,
+        /// Start the new code without the old instance's state.
+        #[arg(long)]
+        discard_state: bool,
+    },
+    /// Lift a fence (after repeated faults) and rebuild the handler instance.
+    Reset {
+        /// The device.
+        device: String,
+    },
+    /// The handlers the daemon can load and the code it runs.
+    Handlers,
+    /// Every device's metrics in Prometheus' text format.
+    Metrics,
 }
 
 fn main() -> ExitCode {
@@ -149,125 +153,276 @@ fn runtime(args: &CodeArgs) -> anyhow::Result<std::sync::Arc<Runtime>> {
     Runtime::new(cache)
 }
 
-#[cfg(feature = "dev-tools")]
-fn load(args: &HandlerArgs) -> anyhow::Result<std::sync::Arc<HandlerCode>> {
-    let path = handlers::resolve(&args.handler)?;
-    HandlerCode::load(&runtime(&args.code)?, &path)
-}
-
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         #[cfg(feature = "dev-tools")]
-        Command::Check(args) => {
-            let code = load(&args.handler)?;
-            println!(
-                "checking handler {} ({:?}) from {}",
-                code.info().name,
-                code.info().device_type,
-                code.path().display()
-            );
-            let opts = CheckOptions { config: args.handler.config.clone(), size: args.size, limits: Limits::default() };
-            let outcomes = check::run(code, &opts)?;
-            for o in &outcomes {
-                println!("{o}");
-            }
-            let failed = outcomes.iter().filter(|o| !o.passed()).count();
-            let skipped = outcomes.iter().filter(|o| o.skipped.is_some()).count();
-            println!("{} passed, {failed} failed, {skipped} skipped", outcomes.len() - failed - skipped);
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-        }
+        Command::Check(args) => dev::check(args),
         #[cfg(feature = "dev-tools")]
-        Command::Bench(args) => {
-            let block_size = u32::try_from(args.bs).context("--bs too large")?;
-            anyhow::ensure!(args.seconds > 0.0, "--seconds must be positive");
-            let opts = BenchOptions {
-                size: args.size,
-                pattern: args.rw,
-                block_size,
-                duration: Duration::from_secs_f64(args.seconds),
-                iodepth: args.iodepth,
-                config: args.handler.config.clone(),
-                dir: args.dir.clone().unwrap_or_else(std::env::temp_dir),
-            };
-            if args.native || args.compare {
-                // The native baseline is the file handler linked into the host;
-                // make sure the user is comparing against the same logic.
-                anyhow::ensure!(
-                    args.handler.handler == "file",
-                    "--native and --compare are only available for the built-in `file` handler"
-                );
-            }
-            if args.compare {
-                let code = load(&args.handler)?;
-                let (mut wasm, mut native) = (Vec::new(), Vec::new());
-                for _ in 0..args.rounds.max(1) {
-                    wasm.push(bench::run(Some(code.clone()), &opts)?);
-                    native.push(bench::run(None, &opts)?);
-                }
-                let best = |runs: Vec<bench::BenchResult>| {
-                    runs.into_iter().max_by(|a, b| a.iops.total_cmp(&b.iops)).expect("at least one round")
-                };
-                let (wasm, native) = (best(wasm), best(native));
-                let ratio = wasm.iops / native.iops;
-                if args.json {
-                    println!("{}", serde_json::json!({ "wasm": wasm, "native": native, "ratio": ratio }));
-                } else {
-                    println!("{wasm}\n{native}\nratio wasm/native: {ratio:.3}");
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let code = if args.native { None } else { Some(load(&args.handler)?) };
-            let result = bench::run(code, &opts)?;
-            if args.json {
-                println!("{}", serde_json::to_string(&result)?);
-            } else {
-                println!("{result}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Bench(args) => dev::bench(args),
         Command::Serve(args) => {
             let cfg = ServeConfig::load(&args.config)?;
             if args.check_config {
-                let runtime =
-                    Runtime::new(Some(cfg.daemon.cache_dir.clone().unwrap_or_else(handlers::default_cache_dir)))?;
-                for d in &cfg.devices {
-                    let code = HandlerCode::load(&runtime, &handlers::resolve(&d.handler)?)
-                        .with_context(|| format!("device {:?}", d.name))?;
+                for d in serve::check_config(&cfg)? {
                     println!(
-                        "{}: handler {} ({:?}), {} bytes, export {:?}",
+                        "{}: handler {} ({}), {} bytes, export {:?}{}: opens",
                         d.name,
-                        code.info().name,
-                        code.info().device_type,
-                        d.size.0,
-                        d.export
+                        d.handler,
+                        d.device_type,
+                        d.size,
+                        d.export,
+                        if d.backing_exists { "" } else { ", backing to be created" }
                     );
                 }
                 println!("configuration OK");
                 return Ok(ExitCode::SUCCESS);
             }
-            serve(cfg)?;
+            serve::serve(cfg)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Handlers(args) => {
             let runtime = runtime(&args)?;
-            {
-                for path in handlers::available() {
-                    match HandlerCode::load(&runtime, &path) {
-                        Ok(code) => {
-                            let i = code.info();
-                            println!(
-                                "{:<12} {:<8} {}  ({})",
-                                i.name,
-                                format!("{:?}", i.device_type).to_lowercase(),
-                                i.description,
-                                path.display()
-                            );
-                        }
-                        Err(e) => println!("{:<12} unusable: {e:#}  ({})", "?", path.display()),
+            for path in handlers::available() {
+                match HandlerCode::load(&runtime, &path) {
+                    Ok(code) => {
+                        let i = code.info();
+                        println!(
+                            "{:<12} {:<8} {}  ({})",
+                            i.name,
+                            format!("{:?}", i.device_type).to_lowercase(),
+                            i.description,
+                            path.display()
+                        );
                     }
+                    Err(e) => println!("{:<12} unusable: {e:#}  ({})", "?", path.display()),
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ctl(args) => run_ctl(args),
+    }
+}
+
+fn run_ctl(args: CtlArgs) -> anyhow::Result<ExitCode> {
+    let socket = ctl::socket_path(args.socket.as_deref(), args.config.as_deref())?;
+    let op = match &args.op {
+        CtlOp::Status { device } => Op::Status { device: device.clone() },
+        CtlOp::Add { file, toml } => {
+            let text = match (file, toml) {
+                (Some(path), _) if path.as_os_str() == "-" => {
+                    let mut text = String::new();
+                    std::io::stdin().read_to_string(&mut text)?;
+                    text
+                }
+                (Some(path), _) => std::fs::read_to_string(path)?,
+                (None, Some(inline)) => inline.split_whitespace().collect::<Vec<_>>().join("\n"),
+                (None, None) => anyhow::bail!("give the device as --file FILE or --toml '...'"),
+            };
+            Op::Add { device: ctl::device_table(&text)? }
+        }
+        CtlOp::Remove { device } => Op::Remove { device: device.clone() },
+        CtlOp::Reset { device } => Op::Reset { device: device.clone() },
+        CtlOp::Handlers => Op::Handlers,
+        CtlOp::Metrics => Op::Metrics,
+        CtlOp::Reload { device, handler, changed, wasm, rollback, discard_state } => {
+            let target = match (device, handler, changed) {
+                (Some(d), _, _) => ReloadTarget::Device(d.clone()),
+                (_, Some(h), _) => ReloadTarget::Handler(h.clone()),
+                (_, _, true) => ReloadTarget::Changed(true),
+                _ => anyhow::bail!("say what to reload: --device NAME, --handler NAME or --changed"),
+            };
+            // The daemon resolves paths itself: make them absolute here.
+            let wasm = wasm.as_ref().map(std::path::absolute).transpose()?;
+            Op::Reload { target, wasm, rollback: *rollback, discard_state: *discard_state }
+        }
+    };
+    let result = ctl::call(&socket, op)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    }
+    let ok = match &args.op {
+        CtlOp::Status { device } => {
+            let report: StatusReport = serde_json::from_value(result)?;
+            if !args.json {
+                match (device, report.devices.first()) {
+                    (Some(_), Some(d)) => print!("{}", ctl::format_device(d)),
+                    _ => print!("{}", ctl::format_status(&report)),
+                }
+            }
+            true
+        }
+        CtlOp::Add { .. } => {
+            let report: StatusReport = serde_json::from_value(result)?;
+            if !args.json {
+                print!("{}", ctl::format_status(&report));
+            }
+            true
+        }
+        CtlOp::Handlers => {
+            if !args.json {
+                print!("{}", ctl::format_handlers(&serde_json::from_value::<HandlersReport>(result)?));
+            }
+            true
+        }
+        CtlOp::Metrics => {
+            if !args.json {
+                print!("{}", result.as_str().unwrap_or_default());
+            }
+            true
+        }
+        CtlOp::Reload { .. } => {
+            let (text, ok) = ctl::format_reload(&serde_json::from_value::<ReloadReport>(result)?);
+            if !args.json {
+                print!("{text}");
+            }
+            ok
+        }
+        CtlOp::Remove { device } | CtlOp::Reset { device } => {
+            if !args.json {
+                println!("{device}: done");
+            }
+            true
+        }
+    };
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `check` and `bench`, for handler authors.
+#[cfg(feature = "dev-tools")]
+mod dev {
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use anyhow::Context;
+    use clap::Args;
+    use tcmu_wasm::bench::{self, BenchOptions, Pattern};
+    use tcmu_wasm::check::{self, CheckOptions};
+    use tcmu_wasm::handlers;
+    use tcmu_wasm::sandbox::{HandlerCode, Limits};
+    use tcmu_wasm::size::parse_size;
+
+    use super::CodeArgs;
+
+    #[derive(Debug, Args)]
+    pub struct HandlerArgs {
+        /// A built handler's name (e.g. `file`) or a path to a `.wasm` component.
+        #[arg(long)]
+        handler: String,
+        /// The handler's own configuration string.
+        #[arg(long, default_value = "")]
+        config: String,
+        #[command(flatten)]
+        code: CodeArgs,
+    }
+
+    #[derive(Debug, Args)]
+    pub struct CheckArgs {
+        #[command(flatten)]
+        handler: HandlerArgs,
+        /// Size of the temporary backing store.
+        #[arg(long, default_value = "16M", value_parser = parse_size)]
+        size: u64,
+    }
+
+    #[derive(Debug, Args)]
+    pub struct BenchArgs {
+        #[command(flatten)]
+        handler: HandlerArgs,
+        /// Device size.
+        #[arg(long, value_parser = parse_size)]
+        size: u64,
+        /// Access pattern.
+        #[arg(long, value_enum)]
+        rw: Pattern,
+        /// Bytes per command.
+        #[arg(long, value_parser = parse_size)]
+        bs: u64,
+        /// Seconds to measure.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Commands kept in flight.
+        #[arg(long, default_value_t = 8)]
+        iodepth: u32,
+        /// Serve the same handler logic compiled natively into the host (the
+        /// baseline for the sandbox's cost). Only the `file` handler has one.
+        #[arg(long, conflicts_with = "compare")]
+        native: bool,
+        /// Run the wasm handler and the native baseline back to back, `--rounds`
+        /// times each (alternating), and report the wasm/native ratio.
+        #[arg(long)]
+        compare: bool,
+        /// Alternating rounds per side with `--compare`; the best round counts.
+        #[arg(long, default_value_t = 3, requires = "compare")]
+        rounds: u32,
+        /// Print one JSON object instead of a line.
+        #[arg(long)]
+        json: bool,
+        /// Directory for the temporary backing file [default: the system temp dir]
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    }
+
+    fn load(args: &HandlerArgs) -> anyhow::Result<Arc<HandlerCode>> {
+        let path = handlers::resolve(&args.handler)?;
+        HandlerCode::load(&super::runtime(&args.code)?, &path)
+    }
+
+    pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+        let code = load(&args.handler)?;
+        println!(
+            "checking handler {} ({:?}) from {}",
+            code.info().name,
+            code.info().device_type,
+            code.path().display()
+        );
+        let opts = CheckOptions { config: args.handler.config.clone(), size: args.size, limits: Limits::default() };
+        let outcomes = check::run(code, &opts)?;
+        for o in &outcomes {
+            println!("{o}");
+        }
+        let failed = outcomes.iter().filter(|o| !o.passed()).count();
+        let skipped = outcomes.iter().filter(|o| o.skipped.is_some()).count();
+        println!("{} passed, {failed} failed, {skipped} skipped", outcomes.len() - failed - skipped);
+        Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    }
+
+    pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+        let block_size = u32::try_from(args.bs).context("--bs too large")?;
+        anyhow::ensure!(args.seconds > 0.0, "--seconds must be positive");
+        let opts = BenchOptions {
+            size: args.size,
+            pattern: args.rw,
+            block_size,
+            duration: Duration::from_secs_f64(args.seconds),
+            iodepth: args.iodepth,
+            config: args.handler.config.clone(),
+            dir: args.dir.clone().unwrap_or_else(std::env::temp_dir),
+        };
+        if args.native || args.compare {
+            // The native baseline is the file handler linked into the host;
+            // make sure the user is comparing against the same logic.
+            anyhow::ensure!(
+                args.handler.handler == "file",
+                "--native and --compare are only available for the built-in `file` handler"
+            );
+        }
+        if args.compare {
+            let c = bench::compare(load(&args.handler)?, &opts, args.rounds)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&c)?);
+            } else {
+                println!("{}\n{}\nratio wasm/native: {:.3}", c.wasm, c.native, c.ratio);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let code = if args.native { None } else { Some(load(&args.handler)?) };
+        let result = bench::run(code, &opts)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!("{result}");
+        }
+        Ok(ExitCode::SUCCESS)
     }
 }

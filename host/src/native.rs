@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tcmu_guest_sdk::{self as sdk, Handler};
 
 use crate::backing::{BackingFile, StoreError};
-use crate::device::{Backend, CommandIo};
+use crate::device::{Backend, BackendError, CommandIo};
 use crate::ring::{CommandEntry, Response, TmrEntry, TmrKind};
 
 type SharedIo = Rc<RefCell<Option<CommandIo>>>;
@@ -22,6 +22,7 @@ fn sdk_error(e: StoreError) -> sdk::IoError {
     match e {
         StoreError::OutOfRange => sdk::IoError::OutOfRange,
         StoreError::ReadOnly => sdk::IoError::ReadOnly,
+        StoreError::TooLarge => sdk::IoError::TooLarge,
         StoreError::Io(e) => sdk::IoError::Io(e.to_string()),
     }
 }
@@ -57,10 +58,10 @@ impl sdk::Store for NativeStore {
         self.file.flush().map_err(sdk_error)
     }
     fn discard(&self, offset: u64, len: u64) -> Result<(), sdk::IoError> {
-        self.file.discard(offset, len).map_err(sdk_error)
+        self.file.discard(offset, len, None).map_err(sdk_error)
     }
     fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), sdk::IoError> {
-        self.file.write_zeroes(offset, len).map_err(sdk_error)
+        self.file.write_zeroes(offset, len, None).map_err(sdk_error)
     }
     fn read_to_data_in(&self, offset: u64, len: u32, data_in_offset: u32) -> Result<(), sdk::IoError> {
         self.with_io(|io| io.store_to_data_in(&self.file, offset, len, data_in_offset))
@@ -74,7 +75,7 @@ struct NativeTransfer<'a>(&'a RefCell<Option<CommandIo>>);
 
 impl sdk::Transfer for NativeTransfer<'_> {
     fn read_data_out(&mut self, offset: u32, len: u32) -> Result<Vec<u8>, sdk::IoError> {
-        match self.0.borrow().as_ref() {
+        match self.0.borrow_mut().as_mut() {
             Some(io) => io.read_data_out(offset, len).map_err(sdk_error),
             None => Err(sdk::IoError::OutOfRange),
         }
@@ -95,11 +96,15 @@ pub struct NativeDevice<H: Handler> {
 }
 
 impl<H: Handler> NativeDevice<H> {
-    /// Open `H` with `config` over `backing`.
-    pub fn open(config: &str, backing: Option<Arc<BackingFile>>) -> Result<Self, String> {
+    /// Open `H` with `config` and `identity` over `backing`.
+    pub fn open(
+        config: &str,
+        identity: &sdk::DeviceIdentity,
+        backing: Option<Arc<BackingFile>>,
+    ) -> Result<Self, String> {
         let io: SharedIo = Rc::default();
         let store = backing.clone().map(|file| Box::new(NativeStore { file, io: io.clone() }) as Box<dyn sdk::Store>);
-        let handler = H::open(config, store)?;
+        let handler = H::open(config, identity, store)?;
         Ok(Self { handler, io, backing })
     }
 }
@@ -111,8 +116,10 @@ impl<H: Handler> Backend for NativeDevice<H> {
         let room = io.data_in_len();
         *self.io.borrow_mut() = Some(io);
         let done = self.handler.handle(&sdk_cmd, &mut NativeTransfer(&self.io));
-        let moved = self.io.borrow_mut().take().is_some_and(|io| io.moved_data_in());
-        Response::from_handler(done.status, done.sense, done.data_in_len, moved, room)
+        let io = self.io.borrow_mut().take();
+        let moved = io.as_ref().is_some_and(|io| io.moved_data_in());
+        let (response, _) = Response::from_handler(done.status, done.sense, done.data_in_len, moved, room);
+        response.with_data_out_taken(io.map_or(0, |io| io.data_out_taken()))
     }
 
     fn task_management(&mut self, tmr: &TmrEntry) {
@@ -130,9 +137,9 @@ impl<H: Handler> Backend for NativeDevice<H> {
         self.handler.task_management(kind);
     }
 
-    fn resized(&mut self, new_size: u64) -> Result<(), String> {
+    fn resized(&mut self, new_size: u64) -> Result<(), BackendError> {
         if let Some(b) = &self.backing {
-            b.resize(new_size).map_err(|e| format!("resizing the backing file: {e}"))?;
+            b.resize(new_size).map_err(|e| BackendError::Refused(format!("resizing the backing file: {e}")))?;
         }
         self.handler.resized(new_size);
         Ok(())

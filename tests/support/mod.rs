@@ -57,14 +57,14 @@ impl Backend for RamDisk {
                 if !ok {
                     return Response::check_condition(0x04, 0x44, 0x00);
                 }
-                Response { status: 0, sense: Vec::new(), data_in_len: (op == 0x88).then_some(len as u32) }
+                Response { data_in_len: (op == 0x88).then_some(len as u32), ..Response::good() }
             }
             // A short data-in: INQUIRY-like, always 36 bytes whatever the room.
             0x12 => {
                 let reply: Vec<u8> = (0..36u8).collect();
                 let n = reply.len().min(cmd.data.len() as usize);
                 cmd.data.write(0, &reply[..n]).unwrap();
-                Response { status: 0, sense: Vec::new(), data_in_len: Some(n as u32) }
+                Response { data_in_len: Some(n as u32), ..Response::good() }
             }
             _ => Response::check_condition(0x05, 0x20, 0x00),
         }
@@ -74,7 +74,7 @@ impl Backend for RamDisk {
         self.tmrs.lock().unwrap().push(tmr.kind);
     }
 
-    fn resized(&mut self, new_size: u64) -> Result<(), String> {
+    fn resized(&mut self, new_size: u64) -> Result<(), tcmu_wasm::device::BackendError> {
         self.data.lock().unwrap().resize(new_size as usize, 0);
         Ok(())
     }

@@ -127,7 +127,8 @@ impl FileTarget {
     pub fn open(config: &str, medium: Vec<u8>, read_only_store: bool) -> Self {
         let backing = Rc::new(RefCell::new(Backing { medium, read_only: read_only_store, ..Backing::default() }));
         let store = Box::new(MemoryStore(Rc::clone(&backing)));
-        let disk = FileDisk::open(config, Some(store)).expect("the file handler opens");
+        let disk = FileDisk::open(config, &tcmu_guest_sdk::DeviceIdentity::from_name("conformance"), Some(store))
+            .expect("the file handler opens");
         Self { disk, backing }
     }
 

@@ -23,8 +23,6 @@ const REVISION: &str = concat!(env!("CARGO_PKG_VERSION_MAJOR"), ".", env!("CARGO
 /// of two builds is serving.
 #[cfg(feature = "build-b")]
 const REVISION: &str = concat!(env!("CARGO_PKG_VERSION_MAJOR"), ".", env!("CARGO_PKG_VERSION_MINOR"), "b");
-/// Serial number used when the operator configured none.
-const DEFAULT_SERIAL: &str = "tcmu-wasm-file";
 /// The VPD pages served, in the ascending order page 0x00 lists them.
 const VPD_PAGES: [u8; 6] = [
     page::SUPPORTED_PAGES,
@@ -50,8 +48,21 @@ impl FileDisk {
         inquiry.to_bytes()
     }
 
+    /// The configured serial, else the one the host assigned.
     fn serial(&self) -> &str {
-        self.config.serial.as_deref().unwrap_or(DEFAULT_SERIAL)
+        self.config.serial.as_deref().unwrap_or(&self.identity.serial)
+    }
+
+    /// The configured WWN; else one derived from a configured serial (so
+    /// `serial=` alone still fixes the whole identity); else the host's.
+    fn naa(&self) -> NaaId {
+        if let Some(wwn) = &self.config.wwn {
+            return wwn.clone();
+        }
+        match &self.config.serial {
+            Some(serial) => NaaId::from_serial(serial),
+            None => self.identity.naa_id().unwrap_or_else(|| NaaId::from_serial(&self.identity.serial)),
+        }
     }
 
     fn vpd_page(&self, code: u8) -> Result<Vec<u8>, Sense> {
@@ -59,7 +70,7 @@ impl FileDisk {
             page::SUPPORTED_PAGES => vpd::supported_pages(DISK, &VPD_PAGES),
             page::UNIT_SERIAL_NUMBER => vpd::unit_serial_number(DISK, self.serial()),
             page::DEVICE_IDENTIFICATION => {
-                let naa = self.config.wwn.clone().unwrap_or_else(|| NaaId::from_serial(self.serial()));
+                let naa = self.naa();
                 let designators = [
                     Designator::Naa(&naa),
                     Designator::T10VendorId { vendor: &self.config.vendor, identifier: self.serial() },

@@ -29,9 +29,16 @@
 //! | `product=P` | product identification, up to 16 characters | `FILE DISK` |
 //!
 //! For example `serial=db-01,block_size=4096`. Unknown keys fail `open`.
-//! Give every device its own serial (or wwn): devices without one share an
-//! identity, which multipath would take for paths to one disk. A store
-//! whose size is not a multiple of the block size loses the partial block.
+//! Without `serial=`/`wwn=` the disk reports the identity the host assigns
+//! (unique per device, stable across restarts). A store whose size is not a
+//! multiple of the block size loses the partial block.
+//!
+//! ## State across instances
+//!
+//! The write-cache (WCE) and descriptor-sense (D_SENSE) settings and a
+//! pending unit attention are saved through the SDK's state hooks, so a hot
+//! reload or the rebuild after a fault keeps them (format: version byte 1,
+//! WCE, D_SENSE, then 0 or 1 followed by key/ASC/ASCQ).
 
 mod commands;
 mod compare;
@@ -50,7 +57,9 @@ use tcmu_guest_sdk::sense::{
     CAPACITY_DATA_HAS_CHANGED, INTERNAL_TARGET_FAILURE, INVALID_COMMAND_OPERATION_CODE, INVALID_FIELD_IN_CDB,
     LBA_OUT_OF_RANGE, MEDIUM_NOT_PRESENT, Sense, SenseCode, SenseFormat, WRITE_PROTECTED,
 };
-use tcmu_guest_sdk::{Command, Completion, DeviceType, Handler, HandlerInfo, IoError, LogLevel, Store, Transfer, log};
+use tcmu_guest_sdk::{
+    Command, Completion, DeviceIdentity, DeviceType, Handler, HandlerInfo, IoError, LogLevel, Store, Transfer, log,
+};
 
 use config::Config;
 
@@ -58,6 +67,8 @@ use config::Config;
 pub struct FileDisk {
     store: Box<dyn Store>,
     config: Config,
+    /// Who the host says the device is (used where the config is silent).
+    identity: DeviceIdentity,
     /// Writes are refused: the `ro` option or a read-only store.
     read_only: bool,
     /// WCE of the caching mode page: writes may complete before they are
@@ -86,7 +97,7 @@ impl Handler for FileDisk {
         HandlerInfo::new("file", DeviceType::Disk, "SBC-3 disk on the granted backing store")
     }
 
-    fn open(config: &str, store: Option<Box<dyn Store>>) -> Result<Self, String> {
+    fn open(config: &str, identity: &DeviceIdentity, store: Option<Box<dyn Store>>) -> Result<Self, String> {
         let config = Config::parse(config)?;
         let store = store.ok_or("the file handler needs a backing store; configure one for this device")?;
         let block_size = u64::from(config.block_size);
@@ -96,16 +107,11 @@ impl Handler for FileDisk {
                 store.size()
             ));
         }
-        if config.serial.is_none() && config.wwn.is_none() {
-            log(
-                LogLevel::Warn,
-                "no serial= or wwn= configured: this device shares its SCSI identity with every other such device",
-            );
-        }
         Ok(FileDisk {
             read_only: config.read_only || store.read_only(),
             store,
             config,
+            identity: identity.clone(),
             write_cache: true,
             descriptor_sense: false,
             unit_attention: None,
@@ -145,7 +151,41 @@ impl Handler for FileDisk {
             log(LogLevel::Error, &format!("flush on close failed: {e}"));
         }
     }
+
+    fn save_state(&self, out: &mut Vec<u8>) {
+        out.extend([STATE_VERSION, u8::from(self.write_cache), u8::from(self.descriptor_sense)]);
+        match &self.unit_attention {
+            Some(ua) => out.extend([1, ua.key, ua.asc, ua.ascq]),
+            None => out.push(0),
+        }
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
+        let flag = |b: u8| match b {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(format!("saved state has a flag byte {other}")),
+        };
+        match state {
+            [] => Ok(()),
+            [STATE_VERSION, wce, d_sense, rest @ ..] => {
+                let unit_attention = match rest {
+                    [0] => None,
+                    [1, key, asc, ascq] => Some(SenseCode::new(*key, *asc, *ascq)),
+                    _ => return Err(format!("saved state has {} bytes of unit attention", rest.len())),
+                };
+                self.write_cache = flag(*wce)?;
+                self.descriptor_sense = flag(*d_sense)?;
+                self.unit_attention = unit_attention;
+                Ok(())
+            }
+            [version, ..] => Err(format!("saved state version {version} is not {STATE_VERSION}")),
+        }
+    }
 }
+
+/// Version of the bytes `save_state` writes.
+const STATE_VERSION: u8 = 1;
 
 /// SAM-5: INQUIRY, REPORT LUNS and REQUEST SENSE run despite a pending
 /// unit attention (REQUEST SENSE reports and clears it).

@@ -1,8 +1,18 @@
-//! `tcmu-wasm serve --config FILE`: one `[[device]]` table per device.
+//! `tcmu-wasm serve --config FILE`: one `[[device]]` table per device
+//! (none is fine: devices can be added at runtime with `tcmu-wasm ctl add`).
 //!
 //! ```toml
 //! [daemon]                 # optional
 //! cache_dir = "/var/cache/tcmu-wasm"
+//! instance_id = "rack4-a"  # identity base (default: /etc/machine-id)
+//!
+//! [control]                # optional: the operator socket
+//! socket = "/run/tcmu-wasm/control.sock"
+//! group = "tcmu"           # members may connect too (default: root only)
+//! allow_paths = ["/srv/tcmu"]  # where non-root callers may point backing/--wasm
+//!
+//! [metrics]                # optional: Prometheus text over HTTP, off by default
+//! listen = "127.0.0.1:9725"
 //!
 //! [[device]]
 //! name = "disk0"
@@ -14,10 +24,11 @@
 //! ```
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sandbox::Limits;
 use crate::size::parse_size;
@@ -29,6 +40,12 @@ pub struct ServeConfig {
     /// Daemon-wide settings.
     #[serde(default)]
     pub daemon: DaemonSettings,
+    /// The control socket.
+    #[serde(default)]
+    pub control: ControlSettings,
+    /// The Prometheus listener.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     /// The devices.
     #[serde(rename = "device", default)]
     pub devices: Vec<DeviceConfig>,
@@ -45,16 +62,74 @@ pub struct DaemonSettings {
     /// Seconds the control plane may take to answer a kernel event before
     /// the event is failed (the kernel's configfs writer waits meanwhile).
     pub event_timeout_secs: u64,
+    /// What device identities are derived from, with the device name
+    /// (default: `/etc/machine-id`, else the host name). Two daemons that
+    /// could export to the same initiator need different ids.
+    pub instance_id: Option<String>,
 }
 
 impl Default for DaemonSettings {
     fn default() -> Self {
-        Self { cache_dir: None, hba: 10, event_timeout_secs: 30 }
+        Self { cache_dir: None, hba: 10, event_timeout_secs: 30, instance_id: None }
+    }
+}
+
+/// The operator's control socket.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlSettings {
+    /// Path of the Unix socket; `""` turns it off.
+    pub socket: PathBuf,
+    /// A group whose members may use the socket besides root.
+    pub group: Option<String>,
+    /// Directories under which a non-root caller may name host paths
+    /// (`backing` of an added device, `--wasm` of a reload). Root may
+    /// name any path.
+    pub allow_paths: Vec<PathBuf>,
+}
+
+/// Default control socket.
+pub const DEFAULT_SOCKET: &str = "/run/tcmu-wasm/control.sock";
+
+impl Default for ControlSettings {
+    fn default() -> Self {
+        Self { socket: PathBuf::from(DEFAULT_SOCKET), group: None, allow_paths: Vec::new() }
+    }
+}
+
+impl ControlSettings {
+    /// Whether the socket is on.
+    pub fn enabled(&self) -> bool {
+        !self.socket.as_os_str().is_empty()
+    }
+}
+
+/// The Prometheus listener.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Loopback address to serve `GET /metrics` on; none by default.
+    pub listen: Option<String>,
+}
+
+impl MetricsSettings {
+    /// The address to listen on, if any; only loopback addresses are allowed.
+    pub fn address(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let Some(text) = &self.listen else { return Ok(None) };
+        let addr: SocketAddr = text
+            .parse()
+            .map_err(|_| anyhow::anyhow!("metrics.listen {text:?} is not ip:port (e.g. 127.0.0.1:9725)"))?;
+        anyhow::ensure!(
+            addr.ip().is_loopback(),
+            "metrics.listen {addr} is not a loopback address: the metrics listener has no authentication, so it \
+             only listens on loopback (put a proxy in front to expose it)"
+        );
+        Ok(Some(addr))
     }
 }
 
 /// How a device is exported to initiators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Export {
     /// tcm_loop: a local SCSI disk (`/dev/sdX`).
@@ -66,7 +141,8 @@ pub enum Export {
 }
 
 /// A size written as `"64M"` or as a number of bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct Size(pub u64);
 
 impl<'de> Deserialize<'de> for Size {
@@ -85,7 +161,7 @@ impl<'de> Deserialize<'de> for Size {
 }
 
 /// One device.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceConfig {
     /// Backstore name: letters, digits, `-`, `_`, `.`.
@@ -108,6 +184,10 @@ pub struct DeviceConfig {
     /// adopts it); otherwise it is removed.
     #[serde(default)]
     pub persist: bool,
+    /// Allow another device on the same backing file or block device (both
+    /// must say so). Off by default: two devices writing one file corrupt it.
+    #[serde(default)]
+    pub shared_backing: bool,
     /// iSCSI target name (default `iqn.2026-11.org.tcmu-wasm:<name>`).
     pub iscsi_iqn: Option<String>,
     /// iSCSI portal (default `127.0.0.1:3260`).
@@ -174,44 +254,133 @@ impl ServeConfig {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(!self.devices.is_empty(), "no [[device]] tables");
         let mut names = HashSet::new();
         for d in &self.devices {
-            let ok_name = !d.name.is_empty()
-                && d.name.len() <= 64
-                && d.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-            anyhow::ensure!(ok_name, "device name {:?}: use 1-64 letters, digits, '-', '_' or '.'", d.name);
+            d.validate()?;
             anyhow::ensure!(names.insert(&d.name), "device name {:?} is used twice", d.name);
-            let ctx = |msg: String| anyhow::anyhow!("device {:?}: {msg}", d.name);
-            if d.size.0 == 0 || d.size.0 % 512 != 0 {
-                return Err(ctx(format!("size {} must be a non-zero multiple of 512 bytes", d.size.0)));
-            }
-            if let Some(b) = &d.backing
-                && !b.is_absolute()
-            {
-                return Err(ctx(format!("backing {} must be an absolute path", b.display())));
-            }
-            if d.export == Export::Iscsi {
-                let (_, portal) = d.iscsi();
-                if portal.parse::<std::net::SocketAddr>().is_err() {
-                    return Err(ctx(format!("iscsi_portal {portal:?} is not ip:port")));
-                }
-            } else if d.iscsi_iqn.is_some() || d.iscsi_portal.is_some() {
-                return Err(ctx("iscsi_iqn/iscsi_portal given but export is not \"iscsi\"".into()));
-            }
-            if !(8..=65535).contains(&d.hw_max_sectors) {
-                return Err(ctx(format!("hw_max_sectors {} out of range 8..=65535", d.hw_max_sectors)));
-            }
-            if d.cmd_time_out == 0 {
-                return Err(ctx("cmd_time_out must be non-zero (0 lets a stuck command hang forever)".into()));
-            }
-            if let Some(s) = d.command_budget_secs
-                && !(s > 0.0 && s.is_finite())
-            {
-                return Err(ctx(format!("command_budget_secs {s} must be positive")));
+        }
+        for (i, a) in self.devices.iter().enumerate() {
+            for b in &self.devices[..i] {
+                a.check_not_sharing_with(b)?;
             }
         }
+        if let Some(group) = &self.control.group {
+            anyhow::ensure!(!group.is_empty(), "control.group must name a group");
+        }
+        for dir in &self.control.allow_paths {
+            anyhow::ensure!(dir.is_absolute(), "control.allow_paths: {} must be absolute", dir.display());
+        }
+        self.metrics.address()?;
+        if let Some(id) = &self.daemon.instance_id {
+            anyhow::ensure!(!id.trim().is_empty() && id.len() <= 256, "daemon.instance_id must be 1-256 characters");
+        }
         Ok(())
+    }
+}
+
+impl DeviceConfig {
+    /// Check one device's settings on their own.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let d = self;
+        let ok_name = !d.name.is_empty()
+            && d.name.len() <= 64
+            && d.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !d.name.starts_with('.');
+        anyhow::ensure!(ok_name, "device name {:?}: use 1-64 letters, digits, '-', '_' or '.'", d.name);
+        let ctx = |msg: String| anyhow::anyhow!("device {:?}: {msg}", d.name);
+        if d.size.0 == 0 || !d.size.0.is_multiple_of(512) {
+            return Err(ctx(format!("size {} must be a non-zero multiple of 512 bytes", d.size.0)));
+        }
+        if let Some(b) = &d.backing
+            && !b.is_absolute()
+        {
+            return Err(ctx(format!("backing {} must be an absolute path", b.display())));
+        }
+        if d.export == Export::Iscsi {
+            let (_, portal) = d.iscsi();
+            if portal.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ctx(format!("iscsi_portal {portal:?} is not ip:port")));
+            }
+        } else if d.iscsi_iqn.is_some() || d.iscsi_portal.is_some() {
+            return Err(ctx("iscsi_iqn/iscsi_portal given but export is not \"iscsi\"".into()));
+        }
+        if !(8..=65535).contains(&d.hw_max_sectors) {
+            return Err(ctx(format!("hw_max_sectors {} out of range 8..=65535", d.hw_max_sectors)));
+        }
+        if d.cmd_time_out == 0 {
+            return Err(ctx("cmd_time_out must be non-zero (0 lets a stuck command hang forever)".into()));
+        }
+        if let Some(s) = d.command_budget_secs
+            && !(s > 0.0 && s.is_finite() && s <= 3600.0)
+        {
+            return Err(ctx(format!("command_budget_secs {s} must be positive (at most 3600)")));
+        }
+        if let Some(m) = d.memory_limit
+            && !((1 << 20)..=(4u64 << 30)).contains(&m.0)
+        {
+            return Err(ctx(format!("memory_limit {} must be between 1M and 4G", m.0)));
+        }
+        if d.config.len() > 4096 || d.config.contains(['\n', '\0']) {
+            return Err(ctx("config must be one line of at most 4096 bytes".into()));
+        }
+        Ok(())
+    }
+
+    /// Refuse two devices on one backing file or block device unless both
+    /// allow it.
+    pub fn check_not_sharing_with(&self, other: &DeviceConfig) -> anyhow::Result<()> {
+        let (Some(a), Some(b)) = (&self.backing, &other.backing) else { return Ok(()) };
+        if self.shared_backing && other.shared_backing {
+            return Ok(());
+        }
+        if same_backing(a, b) {
+            anyhow::bail!(
+                "devices {:?} and {:?} use the same backing {}: two devices writing one file corrupt it \
+                 (set shared_backing = true on both if they really should)",
+                other.name,
+                self.name,
+                a.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Whether two backing paths name the same file or block device: the same
+/// inode (or device number) when they exist, else the same path once `.`,
+/// `..` and symlinks in the existing part are resolved.
+pub fn same_backing(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(ma), Ok(mb)) => {
+            let is_block = |m: &std::fs::Metadata| m.file_type().is_block_device();
+            if is_block(&ma) && is_block(&mb) {
+                ma.rdev() == mb.rdev()
+            } else {
+                (ma.dev(), ma.ino()) == (mb.dev(), mb.ino())
+            }
+        }
+        _ => normalize(a) == normalize(b),
+    }
+}
+
+/// `path` with its longest existing prefix canonicalized (symlinks, `.`,
+/// `..` resolved) and the rest appended as written.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(mut out) = existing.canonicalize() {
+            out.extend(rest.iter().rev());
+            return out;
+        }
+        match existing.file_name() {
+            Some(name) => {
+                rest.push(name.to_owned());
+                existing.pop();
+            }
+            None => return path.to_path_buf(),
+        }
     }
 }
 
@@ -249,7 +418,16 @@ mod tests {
             (EXAMPLE.replace("/var/lib", "var/lib"), "absolute"),
             (format!("{EXAMPLE}{EXAMPLE}"), "used twice"),
             (EXAMPLE.replace("export = \"loopback\"", "export = \"iscsi\"\niscsi_portal = \"localhost\""), "ip:port"),
-            (String::new(), "no [[device]]"),
+            (format!("{EXAMPLE}{}", EXAMPLE.replace("\"disk0\"", "\"disk1\"")), "use the same backing"),
+            (
+                EXAMPLE.replace(
+                    "backing = \"/var/lib/tcmu-wasm/disk0.img\"",
+                    "backing = \"/var/lib/tcmu-wasm/./disk0.img\"",
+                ) + &EXAMPLE.replace("\"disk0\"\n", "\"disk1\"\n"),
+                "use the same backing",
+            ),
+            (format!("[metrics]\nlisten = \"0.0.0.0:9725\"\n{EXAMPLE}"), "not a loopback"),
+            (EXAMPLE.replace("size = \"64M\"", "size = \"64M\"\nmemory_limit = \"1K\""), "memory_limit"),
         ];
         for (text, want) in cases {
             let err = ServeConfig::parse(&text).expect_err(want);

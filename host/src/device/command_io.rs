@@ -12,12 +12,13 @@ pub struct CommandIo {
     data: DataBuffer,
     bidi_in: Option<DataBuffer>,
     moved_data_in: bool,
+    data_out_taken: u64,
 }
 
 impl CommandIo {
     /// Take the buffers of `cmd` (cheap: region handle + segment list).
     pub fn new(cmd: &CommandEntry) -> Self {
-        Self { data: cmd.data.clone(), bidi_in: cmd.bidi_in.clone(), moved_data_in: false }
+        Self { data: cmd.data.clone(), bidi_in: cmd.bidi_in.clone(), moved_data_in: false, data_out_taken: 0 }
     }
 
     /// Bytes of data-out (the shared buffer for one-directional commands).
@@ -42,10 +43,20 @@ impl CommandIo {
         self.moved_data_in
     }
 
-    /// Copy data-out bytes.
-    pub fn read_data_out(&self, offset: u32, len: u32) -> Result<Vec<u8>, StoreError> {
+    /// Bytes of data-out the handler took (for metrics).
+    pub fn data_out_taken(&self) -> u64 {
+        self.data_out_taken
+    }
+
+    /// Copy data-out bytes. The range is checked before anything is
+    /// allocated: the length is the guest's to choose.
+    pub fn read_data_out(&mut self, offset: u32, len: u32) -> Result<Vec<u8>, StoreError> {
+        if u64::from(offset) + u64::from(len) > u64::from(self.data.len()) {
+            return Err(StoreError::OutOfRange);
+        }
         let mut out = vec![0u8; len as usize];
         self.data.read(offset as u64, &mut out)?;
+        self.data_out_taken += u64::from(len);
         Ok(out)
     }
 
@@ -71,12 +82,14 @@ impl CommandIo {
 
     /// Data-out → store, no intermediate copy.
     pub fn data_out_to_store(
-        &self,
+        &mut self,
         store: &BackingFile,
         offset: u64,
         len: u32,
         data_out_offset: u32,
     ) -> Result<(), StoreError> {
-        store.write_from_buffer(offset, len, &self.data, data_out_offset)
+        store.write_from_buffer(offset, len, &self.data, data_out_offset)?;
+        self.data_out_taken += u64::from(len);
+        Ok(())
     }
 }

@@ -3,21 +3,60 @@
 //!
 //! Each device runs on its own thread and owns its ring, doorbell and
 //! backend, so a slow or broken handler stalls nothing but its own LUN.
-//! The control plane talks to a running device through [`DeviceHandle`].
+//! The control plane talks to a running device through [`DeviceHandle`],
+//! and every such call has a deadline: a device stuck in its handler never
+//! stalls the caller.
 
 mod command_io;
 mod doorbell;
+mod error;
 mod worker;
 
 pub use command_io::CommandIo;
 pub use doorbell::Doorbell;
-pub use worker::{Control, DeviceHandle, DeviceLoop, DeviceStats};
+pub use error::{BackendError, DeviceError};
+pub use worker::{Control, DeviceHandle, DeviceLoop};
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::ring::{CommandEntry, Response, TmrEntry};
+use crate::sandbox::HandlerCode;
+
+/// What to do with the device's state on a hot reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatePolicy {
+    /// Carry it over; refuse the reload if the new code cannot take it.
+    Require,
+    /// Carry it over if the new code takes it, else serve without it.
+    BestEffort,
+    /// Start the new code fresh.
+    Discard,
+}
+
+/// A hot reload: new code for a running device.
+#[derive(Debug, Clone)]
+pub struct ReloadRequest {
+    /// The code to serve from now on (already compiled and checked).
+    pub code: Arc<HandlerCode>,
+    /// What happens to the old instance's state.
+    pub state: StatePolicy,
+}
+
+/// What a hot reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadOutcome {
+    /// How long the device held its commands while swapping.
+    pub pause: Duration,
+    /// Bytes of state carried over.
+    pub state_bytes: usize,
+    /// Digest of the code now serving.
+    pub digest: String,
+}
 
 /// What serves a device's commands: a sandboxed wasm handler
-/// ([`crate::sandbox::SandboxedDevice`]) or the native baseline
-/// ([`crate::native::NativeDevice`]).
+/// ([`crate::sandbox::SandboxedDevice`]) or, for benchmarks, the native
+/// baseline.
 pub trait Backend {
     /// Serve one command. Never fails: every failure is a SCSI response.
     fn handle(&mut self, cmd: &CommandEntry) -> Response;
@@ -25,9 +64,17 @@ pub trait Backend {
     fn task_management(&mut self, tmr: &TmrEntry);
     /// The device was resized to `new_size` bytes. An error means the
     /// new size could not be applied and the device keeps its old one.
-    fn resized(&mut self, new_size: u64) -> Result<(), String>;
+    fn resized(&mut self, new_size: u64) -> Result<(), BackendError>;
     /// The operator switched the write cache on or off.
     fn write_cache_changed(&mut self, enabled: bool);
+    /// Swap in new handler code between two commands.
+    fn reload(&mut self, _request: ReloadRequest) -> Result<ReloadOutcome, BackendError> {
+        Err(BackendError::Unsupported("this backend cannot be reloaded"))
+    }
+    /// The operator asks for a fresh start: lift a fence, rebuild.
+    fn reset(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
     /// The device is going away.
     fn close(&mut self);
 }

@@ -177,14 +177,6 @@ pub fn reset_pending_netlink() -> Result<()> {
     reset
 }
 
-/// A stable UUID-shaped unit serial for a device name.
-pub fn unit_serial_for(name: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(format!("unit-serial/{name}").as_bytes());
-    let h = hex::encode(&d[..16]);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-}
-
 /// A stable NAA-5 WWN for a name (OUI 00-14-05, as LIO uses), so the same
 /// device gets the same target identity across daemon restarts.
 pub fn wwn_for(name: &str, salt: &str) -> String {

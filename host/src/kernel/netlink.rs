@@ -4,11 +4,14 @@
 //! and — once we announce `SUPP_KERN_CMD_REPLY` with SET_FEATURES — blocks
 //! the configfs writer that caused the event until the matching `*_DONE`
 //! arrives. With no reply that writer sits in D state for good, so the
-//! listener thread here does nothing but receive, hand the event to the
-//! control plane with a deadline, and reply: a slow or stuck handler makes
-//! the event fail with `-ETIMEDOUT`, never stalls the kernel.
+//! listener thread here does nothing but receive and hand each event to a
+//! thread of its own, which runs the control plane's handler with a deadline
+//! and replies: a slow or stuck handler makes its event fail with
+//! `-ETIMEDOUT`, never stalls the kernel or other devices' events (the
+//! kernel has at most one event per device outstanding, so events of one
+//! device still arrive in order).
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use neli::consts::nl::NlmF;
@@ -108,9 +111,8 @@ fn other(e: impl std::fmt::Display) -> NetlinkError {
     NetlinkError::Other(e.to_string())
 }
 
-/// A request to the control plane: the event and where to send its status
-/// (0 or a negative errno).
-pub type Request = (DeviceEvent, mpsc::Sender<i32>);
+/// What answers events: returns 0 or a negative errno for the kernel.
+pub type EventHandler = Arc<dyn Fn(&DeviceEvent) -> i32 + Send + Sync>;
 
 /// The listener: owns the socket and the thread answering events.
 pub struct Listener {
@@ -120,9 +122,10 @@ pub struct Listener {
 impl Listener {
     /// Connect, announce kernel-reply support and start answering events.
     /// Events for devices whose subtype is not `subtype` belong to another
-    /// daemon and are left alone. Each of ours is sent to `control`; if no
-    /// status arrives within `deadline` the kernel is told `-ETIMEDOUT`.
-    pub fn start(subtype: &str, control: mpsc::Sender<Request>, deadline: Duration) -> Result<Self, NetlinkError> {
+    /// daemon and are left alone. Each of ours goes to `handler` on a thread
+    /// of its own; if no status comes within `deadline` the kernel is told
+    /// `-ETIMEDOUT`.
+    pub fn start(subtype: &str, handler: EventHandler, deadline: Duration) -> Result<Self, NetlinkError> {
         let (router, events) = NlRouter::connect(NlFamily::Generic, Some(0), Groups::empty()).map_err(other)?;
         let family = router.resolve_genl_family(FAMILY).map_err(|e| NetlinkError::NoFamily(e.to_string()))?;
         let group = router.resolve_nl_mcast_group(FAMILY, GROUP).map_err(other)?;
@@ -132,18 +135,18 @@ impl Listener {
         let subtype = subtype.to_owned();
         let thread = std::thread::Builder::new()
             .name("netlink".into())
-            .spawn(move || listen(router, family, events, &subtype, control, deadline))
+            .spawn(move || listen(Arc::new(router), family, events, &subtype, handler, deadline))
             .map_err(other)?;
         Ok(Self { _thread: thread })
     }
 }
 
 fn listen(
-    router: NlRouter,
+    router: Arc<NlRouter>,
     family: u16,
     events: NlRouterReceiverHandle<u16, Msg>,
     subtype: &str,
-    control: mpsc::Sender<Request>,
+    handler: EventHandler,
     deadline: Duration,
 ) {
     for msg in events {
@@ -167,26 +170,39 @@ fn listen(
             tracing::debug!(device = %event.device.device, subtype = %event.device.subtype, "netlink: not our device");
             continue;
         }
-        let (tx, rx) = mpsc::channel();
-        let status = if control.send((event.clone(), tx)).is_err() {
-            -nix::libc::ESHUTDOWN
-        } else {
-            rx.recv_timeout(deadline).unwrap_or_else(|_| {
-                tracing::error!(device = %event.device.device, "control plane did not answer in time; failing the event");
-                -nix::libc::ETIMEDOUT
-            })
-        };
-        let reply = [attr_i32(attr::CMD_STATUS, status), attr_u32(attr::DEVICE_ID, event.device_id)];
-        match reply
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .and_then(|a| send(&router, family, event.kind.done_cmd(), a))
-        {
-            Ok(()) => tracing::info!(device = %event.device.device, kind = ?event.kind, status, "netlink: answered"),
-            Err(e) => tracing::error!(device = %event.device.device, error = %e, "netlink: reply failed"),
+        let (router, handler) = (router.clone(), handler.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("event-{}", event.device.device))
+            .spawn(move || answer(&router, family, &event, &handler, deadline));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "netlink: cannot start an event thread; the event times out in the kernel");
         }
     }
     tracing::warn!("netlink: event stream ended");
+}
+
+/// Run `handler` for one event with a deadline and send the kernel its status.
+fn answer(router: &NlRouter, family: u16, event: &DeviceEvent, handler: &EventHandler, deadline: Duration) {
+    let (tx, rx) = mpsc::channel();
+    let worker = {
+        let (event, handler) = (event.clone(), handler.clone());
+        std::thread::Builder::new().name(format!("apply-{}", event.device.device)).spawn(move || {
+            let _ = tx.send(handler(&event));
+        })
+    };
+    let status = match worker {
+        Err(_) => -nix::libc::EAGAIN,
+        Ok(_) => rx.recv_timeout(deadline).unwrap_or_else(|_| {
+            tracing::error!(device = %event.device.device, ?deadline, "control plane did not answer in time; failing the event");
+            -nix::libc::ETIMEDOUT
+        }),
+    };
+    let reply = [attr_i32(attr::CMD_STATUS, status), attr_u32(attr::DEVICE_ID, event.device_id)];
+    match reply.into_iter().collect::<Result<Vec<_>, _>>().and_then(|a| send(router, family, event.kind.done_cmd(), a))
+    {
+        Ok(()) => tracing::info!(device = %event.device.device, kind = ?event.kind, status, "netlink: answered"),
+        Err(e) => tracing::error!(device = %event.device.device, error = %e, "netlink: reply failed"),
+    }
 }
 
 fn parse_event(msg: &Msg) -> Result<Option<DeviceEvent>, String> {

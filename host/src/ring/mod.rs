@@ -73,20 +73,56 @@ pub struct Response {
     /// Bytes of data-in produced, when the command produced data-in; the
     /// kernel is told about a short transfer with `UFLAG_READ_LEN`.
     pub data_in_len: Option<u32>,
+    /// Bytes of data-out the handler consumed. Accounting only (metrics);
+    /// not written to the ring.
+    pub data_out_taken: u64,
+}
+
+/// SCSI status bytes a device may return (SAM-5 table 33, without the
+/// obsolete ones): GOOD, CHECK CONDITION, CONDITION MET, BUSY, RESERVATION
+/// CONFLICT, TASK SET FULL, ACA ACTIVE, TASK ABORTED.
+pub const VALID_STATUSES: [u8; 8] = [0x00, 0x02, 0x04, 0x08, 0x18, 0x28, 0x30, 0x40];
+
+/// Whether `sense` is fixed (70h/71h, at least 8 bytes) or descriptor
+/// (72h/73h, at least 8 bytes) format sense data.
+fn is_valid_sense(sense: &[u8]) -> bool {
+    sense.len() >= 8 && matches!(sense[0] & 0x7f, 0x70..=0x73)
 }
 
 impl Response {
     /// GOOD, no data-in accounting.
     pub fn good() -> Self {
-        Self { status: 0, sense: Vec::new(), data_in_len: None }
+        Self { status: 0, sense: Vec::new(), data_in_len: None, data_out_taken: 0 }
     }
 
     /// Build the response to a handler's completion. `moved_data_in` says
     /// whether the handler put data-in into the buffer (only then is a short
     /// transfer reported); `room` is the data-in buffer size.
-    pub fn from_handler(status: u8, mut sense: Vec<u8>, data_in_len: u32, moved_data_in: bool, room: u32) -> Self {
+    ///
+    /// The handler is untrusted: a status byte SAM does not define, or
+    /// CHECK CONDITION without usable sense, becomes HARDWARE ERROR /
+    /// INTERNAL TARGET FAILURE, and the second value says what was wrong.
+    pub fn from_handler(
+        status: u8,
+        mut sense: Vec<u8>,
+        data_in_len: u32,
+        moved_data_in: bool,
+        room: u32,
+    ) -> (Self, Option<&'static str>) {
+        if !VALID_STATUSES.contains(&status) {
+            return (Self::check_condition(0x04, 0x44, 0x00), Some("invalid SCSI status byte"));
+        }
+        if status == 0x02 && !is_valid_sense(&sense) {
+            return (Self::check_condition(0x04, 0x44, 0x00), Some("CHECK CONDITION without valid sense data"));
+        }
+        if status != 0x02 {
+            // Sense only travels with CHECK CONDITION.
+            sense.clear();
+        }
         sense.truncate(layout::SENSE_BUFFER_SIZE);
-        Self { status, sense, data_in_len: moved_data_in.then(|| data_in_len.min(room)) }
+        let response =
+            Self { status, sense, data_in_len: moved_data_in.then(|| data_in_len.min(room)), data_out_taken: 0 };
+        (response, None)
     }
 
     /// CHECK CONDITION with fixed-format sense for key/asc/ascq.
@@ -97,7 +133,13 @@ impl Response {
         sense[7] = 10;
         sense[12] = asc;
         sense[13] = ascq;
-        Self { status: 0x02, sense, data_in_len: None }
+        Self { status: 0x02, sense, data_in_len: None, data_out_taken: 0 }
+    }
+
+    /// The same response, recording `bytes` of data-out consumed.
+    pub fn with_data_out_taken(mut self, bytes: u64) -> Self {
+        self.data_out_taken = bytes;
+        self
     }
 }
 

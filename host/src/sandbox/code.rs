@@ -2,25 +2,39 @@
 //! on disk keyed by the SHA-256 of the `.wasm` (plus the engine's
 //! compatibility hash), and pre-link it so instantiating a device — or
 //! rebuilding one after a trap — costs tens of microseconds.
+//!
+//! Loading is also where a component is checked before any device sees it:
+//! it must export the `tcmu:handler/device` interface of this contract
+//! version, and `describe` must answer within its budget with a usable name.
+//! Imports the sandbox does not provide (filesystem, sockets, ...) are linked
+//! to functions that fault the calling command.
 
 use std::hash::{Hash, Hasher};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use wasmtime::Store;
-use wasmtime::component::Component;
+use wasmtime::component::{Component, InstancePre};
 
-use super::bindings::{self, DeviceHandlerPre};
+use super::bindings::{self, device, state};
+use super::guest_text::{MAX_GUEST_TEXT, sanitize};
 use super::host::DeviceState;
-use super::{Limits, Runtime, wt};
+use super::instance::Instance;
+use super::{DESCRIBE_BUDGET, Limits, Runtime, wt};
+use crate::metrics::DeviceMetrics;
 use tcmu_guest_sdk::{DeviceType, HandlerInfo};
+
+/// Largest component file accepted.
+pub const MAX_COMPONENT_BYTES: u64 = 256 << 20;
 
 /// A compiled, pre-linked handler component.
 pub struct HandlerCode {
     pub(super) runtime: Arc<Runtime>,
-    pub(super) pre: DeviceHandlerPre<DeviceState>,
+    pub(super) pre: InstancePre<DeviceState>,
+    pub(super) device_exports: device::GuestIndices,
+    pub(super) state_exports: Option<state::GuestIndices>,
     path: PathBuf,
     digest: String,
     info: HandlerInfo,
@@ -35,21 +49,41 @@ impl std::fmt::Debug for HandlerCode {
 impl HandlerCode {
     /// Load the component at `path`.
     pub fn load(runtime: &Arc<Runtime>, path: &Path) -> anyhow::Result<Arc<Self>> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading handler {}", path.display()))?;
+        let bytes = read_bounded(path).with_context(|| format!("reading handler {}", path.display()))?;
         let digest = hex::encode(Sha256::digest(&bytes));
         let component = Self::compile_cached(runtime, &bytes, &digest)
             .with_context(|| format!("compiling handler {}", path.display()))?;
-        let pre = runtime
-            .linker
+        let mut linker = runtime.linker.clone();
+        // Imports we do not provide fault when called, not when loading: Rust's
+        // std pulls in interfaces (filesystem, sockets) a handler never calls.
+        super::wasi::stub_unknown_imports(&mut linker, &component, runtime.engine()).map_err(wt)?;
+        let pre = linker
             .instantiate_pre(&component)
             .map_err(wt)
-            .with_context(|| format!("handler {} imports something the host does not provide", path.display()))?;
-        let pre = DeviceHandlerPre::new(pre).map_err(wt).with_context(|| {
-            format!("handler {} does not export the tcmu:handler device-handler world", path.display())
+            .with_context(|| format!("handler {} imports something the host cannot link", path.display()))?;
+        let device_exports = device::GuestIndices::new(&pre).map_err(wt).with_context(|| {
+            format!(
+                "handler {} does not export tcmu:handler/device@{} (built for another contract version?)",
+                path.display(),
+                super::WIT_VERSION
+            )
         })?;
-        let info = Self::describe(runtime, &pre).with_context(|| format!("describing handler {}", path.display()))?;
-        tracing::info!(handler = %info.name, kind = ?info.device_type, digest = &digest[..12], "handler loaded");
-        Ok(Arc::new(Self { runtime: runtime.clone(), pre, path: path.to_owned(), digest, info }))
+        let state_exports = state::GuestIndices::new(&pre).ok();
+        let mut code = Self {
+            runtime: runtime.clone(),
+            pre,
+            device_exports,
+            state_exports,
+            path: path.to_owned(),
+            digest,
+            info: HandlerInfo::new("?", DeviceType::Other, ""),
+        };
+        code.info = code.describe().with_context(|| format!("describing handler {}", path.display()))?;
+        tracing::info!(
+            handler = %code.info.name, kind = ?code.info.device_type, digest = &code.digest[..12],
+            stateful = code.state_exports.is_some(), "handler loaded"
+        );
+        Ok(Arc::new(code))
     }
 
     fn compile_cached(runtime: &Runtime, bytes: &[u8], digest: &str) -> anyhow::Result<Component> {
@@ -83,13 +117,24 @@ impl HandlerCode {
         Ok(component)
     }
 
-    fn describe(runtime: &Runtime, pre: &DeviceHandlerPre<DeviceState>) -> anyhow::Result<HandlerInfo> {
+    /// Call `describe` in a scratch instance, within [`DESCRIBE_BUDGET`].
+    fn describe(&self) -> anyhow::Result<HandlerInfo> {
         let limits = Limits::default();
-        let mut store = Store::new(runtime.engine(), DeviceState::new("describe".into(), None, limits.memory_bytes));
-        store.limiter(|s| s.limiter());
-        store.set_epoch_deadline(Limits::ticks(limits.open_budget));
-        let handler = pre.instantiate(&mut store).map_err(wt)?;
-        let info = handler.tcmu_handler_device().call_describe(&mut store).map_err(wt)?;
+        let metrics = Arc::new(DeviceMetrics::default());
+        let data = DeviceState::new("describe".into(), None, limits.memory_bytes, metrics, Default::default());
+        let mut instance = Instance::new(self, data, DESCRIBE_BUDGET, limits.slice)
+            .map_err(|f| anyhow::anyhow!("instantiating: {f}"))?;
+        let info = instance
+            .call(DESCRIBE_BUDGET, limits.slice, |store, device, _| device.call_describe(store))
+            .map_err(|f| anyhow::anyhow!("handler faulted in describe: {f}"))?;
+        let name_ok = !info.name.is_empty()
+            && info.name.len() <= 64
+            && info.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        anyhow::ensure!(
+            name_ok,
+            "the handler calls itself {:?}: a name must be 1-64 letters, digits, '-', '_' or '.'",
+            sanitize(&info.name, 80)
+        );
         let device_type = match info.device_type {
             bindings::types::DeviceType::Disk => DeviceType::Disk,
             bindings::types::DeviceType::Tape => DeviceType::Tape,
@@ -97,7 +142,8 @@ impl HandlerCode {
             bindings::types::DeviceType::Optical => DeviceType::Optical,
             bindings::types::DeviceType::Other => DeviceType::Other,
         };
-        Ok(HandlerInfo { name: info.name, device_type, description: info.description })
+        let description = sanitize(&info.description, MAX_GUEST_TEXT).into_owned();
+        Ok(HandlerInfo { name: info.name, device_type, description })
     }
 
     /// What the handler says about itself.
@@ -114,4 +160,22 @@ impl HandlerCode {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the component exports the optional `state` interface.
+    pub fn is_stateful(&self) -> bool {
+        self.state_exports.is_some()
+    }
+}
+
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_COMPONENT_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_COMPONENT_BYTES} bytes"),
+        ));
+    }
+    Ok(bytes)
 }

@@ -1,142 +1,380 @@
-//! One device served by a sandboxed handler instance.
+//! One device served by a sandboxed handler instance: the instance's
+//! lifecycle (open, rebuild after a fault, hot reload, fence), the state
+//! that must outlive an instance, and the translation of calls and
+//! completions between the ring and the handler.
+//!
+//! State across instances. Two kinds survive an instance:
+//! - what the handler saves through the optional `state` export: a snapshot
+//!   is taken after open, after every command that reports
+//!   `state-changed`, and after every control call; a rebuilt instance
+//!   restores the last snapshot, a hot reload the old instance's state;
+//! - what the host told the handler (write cache on/off, a resize): each
+//!   such event gets a sequence number, and a new instance hears every
+//!   event newer than the snapshot it restored — all of them when it had
+//!   none — so an operator's write-cache-off is never silently lost.
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use anyhow::Context;
-use wasmtime::{Store, Trap};
-
-use super::bindings::{DeviceHandler, types};
+use super::bindings::types;
+use super::fence::{Admission, FaultOutcome, FenceState};
+use super::guest_text::{LogLimiter, MAX_GUEST_TEXT, Verdict, sanitize};
 use super::host::DeviceState;
-use super::{HandlerCode, Limits, wt};
+use super::instance::{Fault, Instance};
+use super::{HandlerCode, Limits};
 use crate::backing::BackingFile;
-use crate::device::{Backend, CommandIo};
+use crate::device::{Backend, BackendError, CommandIo, ReloadRequest, StatePolicy};
+use crate::metrics::{DeviceMetrics, RebuildCause};
 use crate::ring::{CommandEntry, Response, TmrEntry, TmrKind};
+use tcmu_guest_sdk::DeviceIdentity;
 
-/// Sense key HARDWARE ERROR, ASC/ASCQ INTERNAL TARGET FAILURE: what the
-/// initiator sees when the handler faulted.
+/// HARDWARE ERROR / INTERNAL TARGET FAILURE: the handler faulted.
 const HANDLER_FAULT: (u8, u8, u8) = (0x04, 0x44, 0x00);
+/// NOT READY / LOGICAL UNIT NOT READY, MANUAL INTERVENTION REQUIRED: the
+/// device is fenced after repeated faults.
+const FENCED: (u8, u8, u8) = (0x02, 0x04, 0x03);
+/// Largest state a handler may save.
+const MAX_STATE_BYTES: usize = 16 << 20;
 
-struct Live {
-    store: Store<DeviceState>,
-    handler: DeviceHandler,
+/// Everything about a device except its code.
+#[derive(Debug, Clone)]
+pub struct DeviceSpec {
+    /// Device name (for logs).
+    pub name: Arc<str>,
+    /// The operator's handler config string.
+    pub config: String,
+    /// The identity the host assigns.
+    pub identity: DeviceIdentity,
+    /// The granted backing store.
+    pub backing: Option<Arc<BackingFile>>,
+    /// Resource caps.
+    pub limits: Limits,
+    /// Where the device counts.
+    pub metrics: Arc<DeviceMetrics>,
+}
+
+impl DeviceSpec {
+    /// A spec with the identity derived from `name` and fresh metrics (for
+    /// tests, `check` and `bench`; the daemon derives identities per
+    /// instance, see `control::identity`).
+    pub fn new(name: &str, config: &str, backing: Option<Arc<BackingFile>>, limits: Limits) -> Self {
+        Self {
+            name: name.into(),
+            config: config.to_owned(),
+            identity: DeviceIdentity::from_name(name),
+            backing,
+            limits,
+            metrics: Arc::default(),
+        }
+    }
+}
+
+/// Why a device could not open (or reopen, or reload).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The handler's `open` returned an error.
+    #[error("handler refused to open: {0}")]
+    Refused(String),
+    /// The handler faulted.
+    #[error("handler faulted in {during}: {fault}")]
+    Fault {
+        /// Which call.
+        during: &'static str,
+        /// What happened.
+        fault: Fault,
+    },
+    /// The new instance could not take the state over.
+    #[error("state hand-over failed: {0}")]
+    State(String),
+}
+
+/// The latest state snapshot and the host event it includes.
+#[derive(Debug, Default)]
+struct Snapshot {
+    bytes: Vec<u8>,
+    /// Sequence number of the newest host event applied before it was taken.
+    event_seq: u64,
+}
+
+/// What the host told the handler, with sequence numbers.
+#[derive(Debug, Default)]
+struct HostEvents {
+    seq: u64,
+    write_cache: Option<(bool, u64)>,
+    resize: Option<(u64, u64)>,
 }
 
 /// A device whose commands run in its own wasm instance.
 pub struct SandboxedDevice {
-    name: Arc<str>,
+    spec: DeviceSpec,
     code: Arc<HandlerCode>,
-    config: String,
-    backing: Option<Arc<BackingFile>>,
-    limits: Limits,
-    live: Option<Live>,
-    faults: u64,
+    live: Option<Instance>,
+    snapshot: Snapshot,
+    events: HostEvents,
+    fence: FenceState,
+    /// Host lines caused by handler behaviour (faults, bad completions).
+    host_log: LogLimiter,
 }
 
 impl SandboxedDevice {
-    /// Instantiate `code` for device `name` and open it with the operator's
-    /// `config` and `backing` store. Fails if the handler refuses to open.
-    pub fn open(
-        name: &str,
-        code: Arc<HandlerCode>,
-        config: &str,
-        backing: Option<Arc<BackingFile>>,
-        limits: Limits,
-    ) -> anyhow::Result<Self> {
-        let mut dev =
-            Self { name: name.into(), code, config: config.to_owned(), backing, limits, live: None, faults: 0 };
-        dev.live = Some(dev.instantiate()?);
+    /// Instantiate `code` for the device and open it. Fails if the handler
+    /// refuses to open or faults doing so.
+    pub fn open(code: Arc<HandlerCode>, spec: DeviceSpec) -> Result<Self, OpenError> {
+        let fence = FenceState::new(spec.limits.fence.clone());
+        let host_log = LogLimiter::new(spec.limits.log_burst, spec.limits.log_per_second);
+        let mut dev = Self {
+            spec,
+            code,
+            live: None,
+            snapshot: Snapshot::default(),
+            events: HostEvents::default(),
+            fence,
+            host_log,
+        };
+        let (live, snapshot) = dev.start(&dev.code.clone(), None, StatePolicy::Require)?;
+        dev.live = Some(live);
+        dev.snapshot = snapshot;
         Ok(dev)
     }
 
-    /// Handler faults (traps, budget overruns, memory cap hits) so far.
-    pub fn faults(&self) -> u64 {
-        self.faults
+    /// The code serving now.
+    pub fn code(&self) -> &Arc<HandlerCode> {
+        &self.code
     }
 
-    fn instantiate(&self) -> anyhow::Result<Live> {
-        let engine = self.code.runtime.engine();
-        let state = DeviceState::new(self.name.clone(), self.backing.clone(), self.limits.memory_bytes);
-        let mut store = Store::new(engine, state);
-        store.limiter(|s| s.limiter());
-        store.set_epoch_deadline(Limits::ticks(self.limits.open_budget));
-        let handler = self.code.pre.instantiate(&mut store).map_err(wt).context("instantiating handler")?;
-        let grant = store.data_mut().grant_store().map_err(wt)?;
-        let opened = handler
-            .tcmu_handler_device()
-            .call_open(&mut store, &self.config, grant)
-            .map_err(|e| anyhow::anyhow!("handler trapped in open: {}", fault_cause(&e, &store)))?;
-        opened.map_err(|msg| anyhow::anyhow!("handler refused to open: {msg}"))?;
-        Ok(Live { store, handler })
+    fn data(&self) -> DeviceState {
+        let l = &self.spec.limits;
+        DeviceState::new(
+            self.spec.name.clone(),
+            self.spec.backing.clone(),
+            l.memory_bytes,
+            self.spec.metrics.clone(),
+            LogLimiter::new(l.log_burst, l.log_per_second),
+        )
     }
 
-    /// Log a fault, drop the poisoned instance and build a fresh one.
-    fn recover(&mut self, what: &str, error: &wasmtime::Error) {
-        self.faults += 1;
-        let cause = self.live.as_ref().map(|l| fault_cause(error, &l.store)).unwrap_or_else(|| error.to_string());
-        tracing::error!(device = %self.name, handler = %self.code.info().name, during = what, cause = %cause, "handler fault; rebuilding instance");
-        self.live = None;
-        self.rebuild();
+    /// A new, opened instance of `code`, with `state` restored (under
+    /// `policy`) and newer host events replayed; returns it with its
+    /// first snapshot.
+    fn start(
+        &self,
+        code: &Arc<HandlerCode>,
+        state: Option<&Snapshot>,
+        policy: StatePolicy,
+    ) -> Result<(Instance, Snapshot), OpenError> {
+        let limits = &self.spec.limits;
+        let fault = |during| move |fault| OpenError::Fault { during, fault };
+        let mut live =
+            Instance::new(code, self.data(), limits.open_budget, limits.slice).map_err(fault("instantiate"))?;
+        let grant = live.store.data_mut().grant_store().map_err(|e| OpenError::Fault {
+            during: "open",
+            fault: Fault { cause: crate::metrics::FaultCause::Forbidden, detail: e.to_string() },
+        })?;
+        let identity = types::DeviceIdentity {
+            name: self.spec.identity.name.clone(),
+            serial: self.spec.identity.serial.clone(),
+            naa: self.spec.identity.naa.clone(),
+        };
+        let config = &self.spec.config;
+        live.call(limits.open_budget, limits.slice, |store, device, _| {
+            device.call_open(store, config, &identity, grant)
+        })
+        .map_err(fault("open"))?
+        .map_err(|msg| OpenError::Refused(sanitize(&msg, MAX_GUEST_TEXT).into_owned()))?;
+
+        // Restore the state, if there is any to restore.
+        let mut restored_seq = None;
+        if let Some(state) = state.filter(|s| !s.bytes.is_empty()) {
+            let outcome = match live.state.is_some() {
+                false => Err("the new code does not export tcmu:handler/state, so the state would be lost".to_owned()),
+                true => live
+                    .call(limits.open_budget, limits.slice, |store, _, st| {
+                        st.expect("checked").call_restore(store, &state.bytes)
+                    })
+                    .map_err(fault("restore"))?
+                    .map_err(|msg| sanitize(&msg, MAX_GUEST_TEXT).into_owned()),
+            };
+            match (outcome, policy) {
+                (Ok(()), _) => restored_seq = Some(state.event_seq),
+                (Err(msg), StatePolicy::Require) => return Err(OpenError::State(msg)),
+                (Err(msg), StatePolicy::BestEffort | StatePolicy::Discard) => {
+                    tracing::warn!(device = %self.spec.name, error = %msg, "new instance serves without the saved state");
+                }
+            }
+        }
+
+        // Replay what the host said since (everything, without a snapshot;
+        // resizes only to handlers whose state says they saw none).
+        let after = restored_seq.unwrap_or(0);
+        let budget = limits.command_budget;
+        if let Some((enabled, seq)) = self.events.write_cache
+            && (restored_seq.is_none() || seq > after)
+        {
+            live.call(budget, limits.slice, |store, device, _| device.call_write_cache_changed(store, enabled))
+                .map_err(fault("write-cache-changed"))?;
+        }
+        if let Some((size, seq)) = self.events.resize
+            && restored_seq.is_some()
+            && seq > after
+        {
+            live.call(budget, limits.slice, |store, device, _| device.call_resized(store, size))
+                .map_err(fault("resized"))?;
+        }
+        let snapshot = self.save(&mut live).map_err(fault("save"))?;
+        Ok((live, snapshot))
     }
 
-    fn rebuild(&mut self) {
-        match self.instantiate() {
-            Ok(live) => self.live = Some(live),
-            Err(e) => {
-                tracing::error!(device = %self.name, error = %format!("{e:#}"), "could not rebuild handler instance")
+    /// The instance's state now (empty without a `state` export).
+    fn save(&self, live: &mut Instance) -> Result<Snapshot, Fault> {
+        let event_seq = self.events.seq;
+        if live.state.is_none() {
+            return Ok(Snapshot { bytes: Vec::new(), event_seq });
+        }
+        let limits = &self.spec.limits;
+        let bytes =
+            live.call(limits.command_budget, limits.slice, |store, _, st| st.expect("checked").call_save(store))?;
+        if bytes.len() > MAX_STATE_BYTES {
+            return Err(Fault {
+                cause: crate::metrics::FaultCause::Forbidden,
+                detail: format!("saved state of {} bytes exceeds {MAX_STATE_BYTES}", bytes.len()),
+            });
+        }
+        Ok(Snapshot { bytes, event_seq })
+    }
+
+    /// Refresh the snapshot after a state change; a fault is a fault.
+    fn resnapshot(&mut self, during: &'static str) -> bool {
+        let Some(mut live) = self.live.take() else { return false };
+        match self.save(&mut live) {
+            Ok(snapshot) => {
+                self.snapshot = snapshot;
+                self.live = Some(live);
+                true
+            }
+            Err(fault) => {
+                self.faulted(during, fault);
+                false
             }
         }
     }
 
-    /// The live instance, rebuilding it first if an earlier rebuild failed.
-    fn live(&mut self) -> Option<&mut Live> {
-        if self.live.is_none() {
-            self.rebuild();
+    /// Log a fault, drop the instance and apply the fence policy.
+    fn faulted(&mut self, during: &str, fault: Fault) {
+        self.live = None;
+        self.spec.metrics.fault(fault.cause);
+        let outcome = self.fence.fault(Instant::now());
+        let (device, handler) = (&*self.spec.name, self.code.info().name.as_str());
+        if let Verdict::Log { suppressed } = self.host_log.admit(Instant::now()) {
+            tracing::error!(device, handler, during, cause = fault.cause.name(), detail = %fault.detail, suppressed, "handler fault");
         }
-        self.live.as_mut()
+        if let FaultOutcome::Fence(backoff) = outcome {
+            self.spec.metrics.set_fenced(true);
+            tracing::error!(
+                device,
+                handler,
+                ?backoff,
+                "device fenced after repeated faults: commands fail with NOT READY (02/04/03) until the backoff \
+                 ends, or `tcmu-wasm ctl reset`/`reload` lifts it"
+            );
+        }
     }
-}
 
-/// Name the cause of a guest fault for the log.
-fn fault_cause(error: &wasmtime::Error, store: &Store<DeviceState>) -> String {
-    if let Some(wanted) = store.data().cap.denied {
-        return format!("memory cap exceeded ({wanted} bytes requested)");
+    /// The live instance, rebuilding one if the last faulted. `None` means
+    /// the command must fail: fenced, or the rebuild faulted too.
+    fn admit(&mut self) -> Result<&mut Instance, (u8, u8, u8)> {
+        match self.fence.admit(Instant::now()) {
+            Admission::Fenced(_) => return Err(FENCED),
+            Admission::Probation => {
+                self.spec.metrics.set_fenced(false);
+                tracing::info!(device = %self.spec.name, "fence lifted: trying a new instance");
+            }
+            Admission::Admit => {}
+        }
+        if self.live.is_none() {
+            self.rebuild(RebuildCause::Fault).map_err(|()| HANDLER_FAULT)?;
+        }
+        Ok(self.live.as_mut().expect("just built"))
     }
-    match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => "CPU budget exceeded".to_string(),
-        Some(Trap::UnreachableCodeReached) => "guest aborted (panic or unreachable)".to_string(),
-        Some(trap) => format!("trap: {trap}"),
-        None => format!("{error:?}"),
+
+    fn rebuild(&mut self, cause: RebuildCause) -> Result<(), ()> {
+        self.spec.metrics.rebuild(cause);
+        let state = std::mem::take(&mut self.snapshot);
+        match self.start(&self.code.clone(), Some(&state), StatePolicy::BestEffort) {
+            Ok((live, snapshot)) => {
+                self.live = Some(live);
+                self.snapshot = snapshot;
+                Ok(())
+            }
+            Err(e) => {
+                // Keep the state for the next attempt.
+                self.snapshot = state;
+                let fault = match e {
+                    OpenError::Fault { fault, .. } => fault,
+                    other => Fault { cause: crate::metrics::FaultCause::Trap, detail: other.to_string() },
+                };
+                self.faulted("rebuild", fault);
+                Err(())
+            }
+        }
+    }
+
+    /// Call into the live instance for a control event; a fault drops it.
+    fn control(
+        &mut self,
+        during: &'static str,
+        f: impl FnOnce(&mut wasmtime::Store<DeviceState>, &super::bindings::device::Guest) -> wasmtime::Result<()>,
+    ) {
+        let limits = self.spec.limits.clone();
+        let Some(live) = self.live.as_mut() else { return };
+        match live.call(limits.command_budget, limits.slice, |store, device, _| f(store, device)) {
+            Ok(()) => {
+                self.resnapshot(during);
+            }
+            Err(fault) => self.faulted(during, fault),
+        }
     }
 }
 
 impl Backend for SandboxedDevice {
     fn handle(&mut self, cmd: &CommandEntry) -> Response {
-        let budget = Limits::ticks(self.limits.command_budget);
-        let Some(live) = self.live() else {
-            return Response::check_condition(HANDLER_FAULT.0, HANDLER_FAULT.1, HANDLER_FAULT.2);
+        let limits = self.spec.limits.clone();
+        let live = match self.admit() {
+            Ok(live) => live,
+            Err((key, asc, ascq)) => return Response::check_condition(key, asc, ascq),
         };
         let io = CommandIo::new(cmd);
         let wit_cmd =
             types::Command { cdb: cmd.cdb.clone(), data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
         let data_in_room = io.data_in_len();
         live.store.data_mut().io = Some(io);
-        live.store.set_epoch_deadline(budget);
-        let result = live.handler.tcmu_handler_device().call_handle(&mut live.store, &wit_cmd);
+        let result =
+            live.call(limits.command_budget, limits.slice, |store, device, _| device.call_handle(store, &wit_cmd));
         let io = live.store.data_mut().io.take();
         match result {
             Ok(done) => {
-                let moved = io.is_some_and(|io| io.moved_data_in());
-                Response::from_handler(done.status, done.sense, done.data_in_len, moved, data_in_room)
+                self.fence.success(Instant::now());
+                let moved = io.as_ref().is_some_and(|io| io.moved_data_in());
+                let (response, corrected) =
+                    Response::from_handler(done.status, done.sense, done.data_in_len, moved, data_in_room);
+                if let Some(what) = corrected {
+                    self.spec.metrics.sanitized();
+                    if let Verdict::Log { suppressed } = self.host_log.admit(Instant::now()) {
+                        tracing::warn!(device = %self.spec.name, opcode = cmd.cdb[0], what, suppressed, "handler completion corrected");
+                    }
+                }
+                if done.state_changed {
+                    self.resnapshot("save");
+                }
+                response.with_data_out_taken(io.map_or(0, |io| io.data_out_taken()))
             }
-            Err(e) => {
-                self.recover("handle", &e);
+            Err(fault) => {
+                self.faulted("handle", fault);
                 Response::check_condition(HANDLER_FAULT.0, HANDLER_FAULT.1, HANDLER_FAULT.2)
             }
         }
     }
 
     fn task_management(&mut self, tmr: &TmrEntry) {
-        let budget = Limits::ticks(self.limits.command_budget);
         let kind = match tmr.kind {
             TmrKind::AbortTask => types::TaskManagementFunction::AbortTask,
             TmrKind::AbortTaskSet => types::TaskManagementFunction::AbortTaskSet,
@@ -148,49 +386,100 @@ impl Backend for SandboxedDevice {
             TmrKind::LunResetPr => types::TaskManagementFunction::LunResetPr,
             TmrKind::Unknown(_) => types::TaskManagementFunction::Unknown,
         };
-        let Some(live) = self.live() else { return };
-        live.store.set_epoch_deadline(budget);
-        if let Err(e) = live.handler.tcmu_handler_device().call_task_management(&mut live.store, kind) {
-            self.recover("task-management", &e);
-        }
+        self.control("task-management", |store, device| device.call_task_management(store, kind));
     }
 
-    fn resized(&mut self, new_size: u64) -> Result<(), String> {
-        if let Some(b) = &self.backing {
-            b.resize(new_size).map_err(|e| format!("resizing the backing file: {e}"))?;
+    fn resized(&mut self, new_size: u64) -> Result<(), BackendError> {
+        if let Some(b) = &self.spec.backing {
+            b.resize(new_size).map_err(|e| BackendError::Refused(format!("resizing the backing file: {e}")))?;
         }
-        let budget = Limits::ticks(self.limits.command_budget);
-        let Some(live) = self.live() else { return Ok(()) };
-        live.store.set_epoch_deadline(budget);
-        if let Err(e) = live.handler.tcmu_handler_device().call_resized(&mut live.store, new_size) {
-            // The rebuilt instance opens on the resized store, so the new
-            // size still takes effect.
-            self.recover("resized", &e);
-        }
+        self.events.seq += 1;
+        self.events.resize = Some((new_size, self.events.seq));
+        // A fault here drops the instance; its successor hears the resize
+        // (it is newer than any snapshot) and opens on the resized store.
+        self.control("resized", |store, device| device.call_resized(store, new_size));
         Ok(())
     }
 
     fn write_cache_changed(&mut self, enabled: bool) {
-        let budget = Limits::ticks(self.limits.command_budget);
-        let Some(live) = self.live() else { return };
-        live.store.set_epoch_deadline(budget);
-        if let Err(e) = live.handler.tcmu_handler_device().call_write_cache_changed(&mut live.store, enabled) {
-            self.recover("write-cache-changed", &e);
+        self.events.seq += 1;
+        self.events.write_cache = Some((enabled, self.events.seq));
+        self.control("write-cache-changed", |store, device| device.call_write_cache_changed(store, enabled));
+    }
+
+    fn reload(&mut self, request: ReloadRequest) -> Result<crate::device::ReloadOutcome, BackendError> {
+        let started = Instant::now();
+        let refuse = |e: OpenError| BackendError::Refused(e.to_string());
+        // The freshest state: the live instance's, else the last snapshot.
+        let state = match self.live.take() {
+            Some(mut live) => {
+                let state = self.save(&mut live);
+                self.live = Some(live);
+                match state {
+                    Ok(s) => s,
+                    Err(fault) => {
+                        self.faulted("save", fault.clone());
+                        return Err(BackendError::Refused(format!(
+                            "the serving instance faulted saving its state: {fault}"
+                        )));
+                    }
+                }
+            }
+            None => std::mem::take(&mut self.snapshot),
+        };
+        let state_bytes = state.bytes.len();
+        let carried = match request.state {
+            StatePolicy::Discard => None,
+            _ => Some(&state),
+        };
+        let (live, snapshot) = match self.start(&request.code, carried, request.state) {
+            Ok(started) => started,
+            Err(e) => {
+                if self.live.is_none() {
+                    self.snapshot = state;
+                }
+                self.spec.metrics.reload_failed();
+                return Err(refuse(e));
+            }
+        };
+        if let Some(mut old) = self.live.replace(live) {
+            let limits = &self.spec.limits;
+            if let Err(fault) =
+                old.call(limits.command_budget, limits.slice, |store, device, _| device.call_close(store))
+            {
+                tracing::warn!(device = %self.spec.name, %fault, "old instance faulted in close (ignored)");
+            }
         }
+        self.snapshot = snapshot;
+        self.code = request.code;
+        self.fence.reset();
+        self.spec.metrics.set_fenced(false);
+        let pause = started.elapsed();
+        self.spec.metrics.reloaded(pause);
+        Ok(crate::device::ReloadOutcome { pause, state_bytes, digest: self.code.digest().to_owned() })
+    }
+
+    fn reset(&mut self) -> Result<(), BackendError> {
+        self.fence.reset();
+        self.spec.metrics.set_fenced(false);
+        if self.live.is_none() {
+            self.rebuild(RebuildCause::Reset)
+                .map_err(|()| BackendError::Refused("the new instance faulted; see the log".into()))?;
+        }
+        Ok(())
     }
 
     fn close(&mut self) {
-        let budget = Limits::ticks(self.limits.open_budget);
-        if let Some(mut live) = self.live.take() {
-            live.store.set_epoch_deadline(budget);
-            if let Err(e) = live.handler.tcmu_handler_device().call_close(&mut live.store) {
-                tracing::warn!(device = %self.name, cause = %fault_cause(&e, &live.store), "handler faulted in close");
-            }
+        let limits = self.spec.limits.clone();
+        if let Some(mut live) = self.live.take()
+            && let Err(fault) = live.call(limits.open_budget, limits.slice, |store, device, _| device.call_close(store))
+        {
+            tracing::warn!(device = %self.spec.name, %fault, "handler faulted in close");
         }
-        if let Some(b) = &self.backing
+        if let Some(b) = &self.spec.backing
             && let Err(e) = b.flush()
         {
-            tracing::error!(device = %self.name, error = %e, "flushing backing file failed");
+            tracing::error!(device = %self.spec.name, error = %e, "flushing backing file failed");
         }
     }
 }

@@ -1,22 +1,57 @@
 //! What a handler instance can reach: its store data and the host
-//! functions behind the WIT imports. There is no WASI filesystem, network,
-//! environment or clock beyond what wasi:cli's defaults hand an empty
-//! context; the device's backing store is the only resource it is given.
+//! functions behind the WIT imports. The device's backing store is the only
+//! resource it is given (WASI: see [`super::wasi`]).
+//!
+//! Every host function is bounded, because epoch interruption cannot stop
+//! host code: none waits, none allocates more host memory than the guest's
+//! own memory cap (a guest could never receive more), and the one that may
+//! take long on an unhelpful filesystem (the write-zeroes fallback) stops at
+//! the call's deadline.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use wasmtime::ResourceLimiter;
-use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::component::{Linker, Resource, ResourceTable, WasmStr};
+use wasmtime::{ResourceLimiter, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::tcmu::handler::{backing, log, transfer, types};
+use super::bindings::tcmu::handler::{backing, transfer, types};
+use super::guest_text::{LogLimiter, MAX_LOG_LINE, Verdict, sanitize};
+use super::sched;
 use crate::backing::{BackingFile, StoreError};
 use crate::device::CommandIo;
+use crate::metrics::DeviceMetrics;
 
 /// The backing-store capability as it sits in a device's resource table.
 #[derive(Debug)]
 pub struct StoreGrant {
     file: Arc<BackingFile>,
+}
+
+/// Resource handles (streams, pollables, the store grant) one instance may
+/// hold at once; a guest creating them in a loop faults at this bound
+/// instead of growing the host's table without end.
+const MAX_RESOURCES: usize = 1024;
+
+/// The CPU accounting of the call in progress.
+#[derive(Debug)]
+pub(super) struct CallClock {
+    /// When the call's budget runs out.
+    pub deadline: Instant,
+    /// Epoch ticks per slice.
+    pub slice_ticks: u64,
+    /// Length of a slice.
+    pub slice: Duration,
+    /// The thread's scheduling before this call overran its slice.
+    pub demoted: Option<sched::Saved>,
+    /// Whether this call already overran a slice.
+    pub overran: bool,
+}
+
+impl CallClock {
+    fn idle() -> Self {
+        Self { deadline: Instant::now(), slice_ticks: 1, slice: Duration::ZERO, demoted: None, overran: false }
+    }
 }
 
 /// Everything a device's wasm `Store` holds.
@@ -26,16 +61,27 @@ pub struct DeviceState {
     /// The command being handled (None between commands).
     pub(super) io: Option<CommandIo>,
     pub(super) cap: MemoryCap,
-    wasi: WasiCtx,
-    table: ResourceTable,
+    pub(super) clock: CallClock,
+    pub(super) log: LogLimiter,
+    pub(super) metrics: Arc<DeviceMetrics>,
+    pub(super) wasi: WasiCtx,
+    pub(super) table: ResourceTable,
 }
 
 impl DeviceState {
-    pub(super) fn new(device: Arc<str>, backing: Option<Arc<BackingFile>>, memory_bytes: usize) -> Self {
+    pub(super) fn new(
+        device: Arc<str>,
+        backing: Option<Arc<BackingFile>>,
+        memory_bytes: usize,
+        metrics: Arc<DeviceMetrics>,
+        log: LogLimiter,
+    ) -> Self {
         // Nothing inherited: no args, env, preopens, sockets or stdio.
-        let wasi = WasiCtx::builder().build();
-        let cap = MemoryCap { limit: memory_bytes, denied: None };
-        Self { device, backing, io: None, cap, wasi, table: ResourceTable::new() }
+        let wasi = WasiCtx::builder().max_random_size(super::wasi::MAX_RANDOM_BYTES).build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let cap = MemoryCap::new(memory_bytes);
+        Self { device, backing, io: None, cap, clock: CallClock::idle(), log, metrics, wasi, table }
     }
 
     /// Put the backing store into the table as a handle to give the guest.
@@ -58,32 +104,82 @@ impl DeviceState {
         // Outside `handle` there is no command and so no buffer to touch.
         self.io.as_mut().ok_or(StoreError::OutOfRange)
     }
+
+    /// Refuse a request whose answer the guest could never hold.
+    fn fits_guest(&self, len: u64) -> Result<(), StoreError> {
+        if len > self.cap.limit as u64 { Err(StoreError::TooLarge) } else { Ok(()) }
+    }
+
+    /// Log one guest line through the device's rate limit.
+    fn guest_log(&mut self, level: types::LogLevel, message: &str) {
+        let device = &*self.device;
+        let message = sanitize(message, MAX_LOG_LINE);
+        match level {
+            types::LogLevel::Error => tracing::error!(device, handler = true, "{message}"),
+            types::LogLevel::Warn => tracing::warn!(device, handler = true, "{message}"),
+            types::LogLevel::Info => tracing::info!(device, handler = true, "{message}"),
+            types::LogLevel::Debug => tracing::debug!(device, handler = true, "{message}"),
+            types::LogLevel::Trace => tracing::trace!(device, handler = true, "{message}"),
+        }
+    }
 }
 
-/// The memory cap of one instance. A denied grow traps at once (rather
-/// than returning -1 to an allocator that would abort less legibly) and is
-/// remembered, so the host can name the cause in its log.
+/// The memory cap of one instance, summed over every linear memory and
+/// table of the component (a component may define many). A denied grow
+/// traps at once (rather than returning -1 to an allocator that would abort
+/// less legibly) and is remembered, so the host can name the cause.
 #[derive(Debug)]
 pub(super) struct MemoryCap {
-    limit: usize,
-    /// The size a denied grow asked for, since the last reset.
+    pub(super) limit: usize,
+    used: usize,
+    table_elements: usize,
+    /// The total a denied grow asked for, since the last reset.
     pub(super) denied: Option<usize>,
 }
 
-/// Table elements an instance may have; Rust guests need a few hundred.
+/// Table elements an instance may have in all; Rust guests need a few hundred.
 const TABLE_ELEMENTS_LIMIT: usize = 1 << 16;
+/// Linear memories, tables and core instances a component may create.
+const MAX_MEMORIES: usize = 16;
+const MAX_TABLES: usize = 64;
+const MAX_INSTANCES: usize = 64;
+
+impl MemoryCap {
+    fn new(limit: usize) -> Self {
+        Self { limit, used: 0, table_elements: 0, denied: None }
+    }
+}
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.limit || maximum.is_some_and(|m| desired > m) {
-            self.denied = Some(desired);
-            wasmtime::bail!("memory cap of {} bytes exceeded: {desired} bytes requested", self.limit);
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.limit || maximum.is_some_and(|m| desired > m) {
+            self.denied = Some(total);
+            wasmtime::bail!("memory cap of {} bytes exceeded: {total} bytes requested in all", self.limit);
         }
+        self.used = total;
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= TABLE_ELEMENTS_LIMIT && maximum.is_none_or(|m| desired <= m))
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.table_elements.saturating_sub(current).saturating_add(desired);
+        if total > TABLE_ELEMENTS_LIMIT || maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
+        }
+        self.table_elements = total;
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -93,18 +189,51 @@ impl WasiView for DeviceState {
     }
 }
 
-fn wit_error(e: StoreError) -> types::IoError {
-    match e {
-        StoreError::OutOfRange => types::IoError::OutOfRange,
-        StoreError::ReadOnly => types::IoError::ReadOnly,
-        StoreError::Io(e) => types::IoError::Io(e.to_string()),
+impl From<StoreError> for types::IoError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::OutOfRange => types::IoError::OutOfRange,
+            StoreError::ReadOnly => types::IoError::ReadOnly,
+            StoreError::TooLarge => types::IoError::TooLarge,
+            StoreError::Io(e) => types::IoError::Io(sanitize(&e.to_string(), 256).into_owned()),
+        }
     }
 }
 
 type Wit<T> = wasmtime::Result<Result<T, types::IoError>>;
 
 fn wit<T>(r: Result<T, StoreError>) -> Wit<T> {
-    Ok(r.map_err(wit_error))
+    Ok(r.map_err(types::IoError::from))
+}
+
+/// Link the tcmu:handler imports.
+pub(super) fn add_to_linker(linker: &mut Linker<DeviceState>) -> wasmtime::Result<()> {
+    use wasmtime::component::HasSelf;
+    backing::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    transfer::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    // `log` by hand: the message stays in guest memory until the rate limit
+    // has admitted the line, and only its first kilobyte is ever copied.
+    linker.instance(&format!("tcmu:handler/log@{}", super::WIT_VERSION))?.func_wrap(
+        "log",
+        |mut cx: StoreContextMut<'_, DeviceState>, (level, message): (types::LogLevel, WasmStr)| {
+            match cx.data_mut().log.admit(Instant::now()) {
+                Verdict::Drop => {
+                    cx.data().metrics.log_suppressed(1);
+                    return Ok(());
+                }
+                Verdict::Log { suppressed } if suppressed > 0 => {
+                    let device = &*cx.data().device;
+                    tracing::warn!(device, handler = true, suppressed, "handler log lines suppressed (rate limit)");
+                }
+                Verdict::Log { .. } => {}
+            }
+            let text = message.to_str(&cx)?;
+            let line = sanitize(&text, MAX_LOG_LINE).into_owned();
+            cx.data_mut().guest_log(level, &line);
+            Ok(())
+        },
+    )?;
+    Ok(())
 }
 
 impl types::Host for DeviceState {}
@@ -121,7 +250,8 @@ impl backing::HostStore for DeviceState {
     }
 
     fn read_at(&mut self, s: Resource<StoreGrant>, offset: u64, len: u32) -> Wit<Vec<u8>> {
-        wit(self.grant(&s)?.read_vec(offset, len))
+        let file = self.grant(&s)?;
+        wit(self.fits_guest(len.into()).and_then(|()| file.read_vec(offset, len)))
     }
 
     fn write_at(&mut self, s: Resource<StoreGrant>, offset: u64, data: Vec<u8>) -> Wit<()> {
@@ -133,11 +263,13 @@ impl backing::HostStore for DeviceState {
     }
 
     fn discard(&mut self, s: Resource<StoreGrant>, offset: u64, len: u64) -> Wit<()> {
-        wit(self.grant(&s)?.discard(offset, len))
+        let deadline = self.clock.deadline;
+        wit(self.grant(&s)?.discard(offset, len, Some(deadline)))
     }
 
     fn write_zeroes(&mut self, s: Resource<StoreGrant>, offset: u64, len: u64) -> Wit<()> {
-        wit(self.grant(&s)?.write_zeroes(offset, len))
+        let deadline = self.clock.deadline;
+        wit(self.grant(&s)?.write_zeroes(offset, len, Some(deadline)))
     }
 
     fn read_to_data_in(&mut self, s: Resource<StoreGrant>, offset: u64, len: u32, data_in_offset: u32) -> Wit<()> {
@@ -158,6 +290,15 @@ impl backing::HostStore for DeviceState {
 
 impl transfer::Host for DeviceState {
     fn read_data_out(&mut self, offset: u32, len: u32) -> Wit<Vec<u8>> {
+        // The range first (the more telling refusal), then the cap, then
+        // the allocation: the length is the guest's to choose.
+        let available = self.io.as_ref().map_or(0, |io| u64::from(io.data_out_len()));
+        if u64::from(offset) + u64::from(len) > available {
+            return wit(Err(StoreError::OutOfRange));
+        }
+        if let Err(e) = self.fits_guest(len.into()) {
+            return wit(Err(e));
+        }
         wit(self.io().and_then(|io| io.read_data_out(offset, len)))
     }
 
@@ -166,18 +307,28 @@ impl transfer::Host for DeviceState {
     }
 }
 
-impl log::Host for DeviceState {
-    fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
-        // Bound what a guest can push into the host's logs per line.
-        let message: String = message.chars().take(1024).collect();
-        let device = &*self.device;
-        match level {
-            types::LogLevel::Error => tracing::error!(device, handler = true, "{message}"),
-            types::LogLevel::Warn => tracing::warn!(device, handler = true, "{message}"),
-            types::LogLevel::Info => tracing::info!(device, handler = true, "{message}"),
-            types::LogLevel::Debug => tracing::debug!(device, handler = true, "{message}"),
-            types::LogLevel::Trace => tracing::trace!(device, handler = true, "{message}"),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_cap_counts_every_memory_of_the_instance() {
+        let mut cap = MemoryCap::new(256 << 20);
+        // Eight memories of 32 MiB each fit exactly...
+        for _ in 0..8 {
+            assert!(cap.memory_growing(0, 32 << 20, None).unwrap());
         }
-        Ok(())
+        // ...and a ninth, or growing any of them, does not.
+        assert!(cap.memory_growing(0, 1 << 16, None).is_err());
+        assert_eq!(cap.denied, Some((256 << 20) + (1 << 16)));
+        assert!(cap.memory_growing(32 << 20, 64 << 20, None).is_err());
+        // Growing within the total is fine after a memory shrinks away.
+        let mut cap = MemoryCap::new(100);
+        assert!(cap.memory_growing(0, 60, None).unwrap());
+        assert!(cap.memory_growing(0, 40, None).unwrap());
+        assert!(cap.memory_growing(60, 61, None).is_err());
+        assert!(!cap.table_growing(0, TABLE_ELEMENTS_LIMIT + 1, None).unwrap());
+        assert!(cap.table_growing(0, TABLE_ELEMENTS_LIMIT, None).unwrap());
+        assert!(!cap.table_growing(0, 1, None).unwrap(), "tables are summed too");
     }
 }

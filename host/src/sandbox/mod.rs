@@ -1,59 +1,91 @@
 //! The sandbox runtime: one wasmtime [`Engine`] for the process, handler
 //! components compiled once (and cached on disk by content hash), and per
 //! device a [`SandboxedDevice`] — its own `Store` and long-lived instance
-//! with a memory cap and a per-call CPU budget.
+//! with a memory cap and per-call CPU budgets.
 //!
-//! Containment: a trap, CPU-budget overrun or out-of-memory inside a
-//! handler fails only the command in hand (CHECK CONDITION, HARDWARE ERROR
-//! / INTERNAL TARGET FAILURE 04/44/00), is logged with the device name,
-//! and the instance is rebuilt from the compiled template and re-opened.
-//! HARDWARE ERROR rather than BUSY: a handler bug is deterministic, and
-//! BUSY would make the initiator replay the same command into it forever.
+//! Containment, whatever the handler does:
+//! - a trap, a budget overrun, a denied memory grow or a forbidden call
+//!   (waiting, an import the sandbox does not provide, exit) fails only the
+//!   command in hand (CHECK CONDITION, HARDWARE ERROR / INTERNAL TARGET
+//!   FAILURE 04/44/00) and the instance is rebuilt before the next command;
+//!   HARDWARE ERROR rather than BUSY, because a handler bug is deterministic
+//!   and BUSY would make the initiator replay the command into it forever;
+//! - a handler that faults over and over is fenced ([`fence`]);
+//! - no host function waits or allocates more than the guest's memory cap
+//!   ([`host`], [`wasi`]); guest text reaching the log is bounded, escaped
+//!   and rate-limited ([`guest_text`]);
+//! - a call that overruns its CPU slice runs deprioritised ([`sched`]);
+//! - `describe`, `open` and `close` have budgets like commands.
 
 mod bindings;
 mod code;
 mod device;
+pub mod fence;
+pub mod guest_text;
 mod host;
+mod instance;
+pub mod sched;
+pub mod wasi;
 
 pub use code::HandlerCode;
-pub use device::SandboxedDevice;
+pub use device::{DeviceSpec, OpenError, SandboxedDevice};
 pub use host::StoreGrant;
+pub use instance::Fault;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
+use fence::FencePolicy;
 use host::DeviceState;
 
-/// How often the epoch advances; CPU budgets are counted in these ticks.
+/// The version of `tcmu:handler` this host speaks.
+pub const WIT_VERSION: &str = "0.2.0";
+
+/// How often the epoch advances; CPU budgets and slices are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Budget of `describe` (it should only return constants).
+pub const DESCRIBE_BUDGET: Duration = Duration::from_secs(5);
 
 /// Per-device resource caps.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Linear memory a handler instance may grow to, in bytes.
+    /// Linear memory (all memories and tables of the instance together) a
+    /// handler instance may grow to, in bytes.
     pub memory_bytes: usize,
-    /// Wall-clock CPU budget for one `handle` (or TMR/resize) call.
+    /// Wall-clock budget for one `handle` (or TMR, resize, save/restore) call.
     pub command_budget: Duration,
-    /// Budget for `open` and `close` (handlers may scan their store).
+    /// Budget for `open` (with restoring state) and `close`: handlers may scan
+    /// their store. Keep it below the kernel's event timeout.
     pub open_budget: Duration,
+    /// CPU slice after which a call runs deprioritised.
+    pub slice: Duration,
+    /// When repeated faults fence the device.
+    pub fence: FencePolicy,
+    /// Guest log lines at once, and per second after that.
+    pub log_burst: u32,
+    /// See `log_burst`.
+    pub log_per_second: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         // Generous on purpose: under qemu's TCG a call runs ~20x slower
         // than native, and a budget that trips there is a false failure.
-        Self { memory_bytes: 256 << 20, command_budget: Duration::from_secs(10), open_budget: Duration::from_secs(60) }
-    }
-}
-
-impl Limits {
-    pub(crate) fn ticks(budget: Duration) -> u64 {
-        (budget.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+        Self {
+            memory_bytes: 256 << 20,
+            command_budget: Duration::from_secs(10),
+            open_budget: Duration::from_secs(20),
+            slice: Duration::from_millis(20),
+            fence: FencePolicy::default(),
+            log_burst: 100,
+            log_per_second: 20,
+        }
     }
 }
 
@@ -77,8 +109,8 @@ impl Runtime {
         config.concurrency_support(false);
         let engine = Engine::new(&config).map_err(wt)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wt)?;
-        bindings::DeviceHandler::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(wt)?;
+        wasi::add_to_linker(&mut linker).map_err(wt)?;
+        host::add_to_linker(&mut linker).map_err(wt)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
@@ -94,6 +126,8 @@ impl Runtime {
         if let Some(dir) = &cache_dir {
             std::fs::create_dir_all(dir)?;
         }
+        // Decide how hogs are kept in check before any device runs.
+        sched::fairness();
         Ok(Arc::new(Self { engine, linker, cache_dir, ticker_stop }))
     }
 

@@ -1,15 +1,20 @@
 //! A simulated kernel wired to a running device thread: what `check`,
 //! `bench` and the tests use to put a backend behind a ring.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{SimCompletion, SimConfig, SimError, SimKernel};
 use crate::device::{Backend, DeviceHandle};
+use crate::metrics::DeviceMetrics;
 use crate::ring::Ring;
 
 /// How long [`SimDevice::execute`] waits for one command by default.
 /// Generous: a handler's CPU budget must trip before this does.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long control calls (resize, stop) of the harness wait.
+pub const CONTROL_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A [`SimKernel`] whose ring is served by a device thread.
 pub struct SimDevice {
@@ -27,9 +32,19 @@ impl SimDevice {
         name: &str,
         make_backend: impl FnOnce() -> anyhow::Result<Box<dyn Backend>> + Send + 'static,
     ) -> anyhow::Result<Self> {
+        Self::start_with_metrics(cfg, name, Arc::default(), make_backend)
+    }
+
+    /// [`SimDevice::start`], counting into `metrics`.
+    pub fn start_with_metrics(
+        cfg: SimConfig,
+        name: &str,
+        metrics: Arc<DeviceMetrics>,
+        make_backend: impl FnOnce() -> anyhow::Result<Box<dyn Backend>> + Send + 'static,
+    ) -> anyhow::Result<Self> {
         let kernel = SimKernel::new(cfg)?;
         let ring = Ring::attach(kernel.region())?;
-        let (handle, ready) = DeviceHandle::spawn(name, ring, Box::new(kernel.doorbell()?), make_backend)?;
+        let (handle, ready) = DeviceHandle::spawn(name, ring, Box::new(kernel.doorbell()?), metrics, make_backend)?;
         match ready.recv() {
             Ok(Ok(())) => Ok(Self { kernel, handle }),
             Ok(Err(e)) => Err(e),
@@ -45,7 +60,7 @@ impl SimDevice {
     /// Resize the device as TCMU RECONFIG would, and wait until the device
     /// has applied it.
     pub fn resize(&self, size: u64) -> anyhow::Result<()> {
-        self.handle.resize(size)
+        Ok(self.handle.resize(size, CONTROL_DEADLINE)?)
     }
 
     /// The device thread's handle.
@@ -55,7 +70,8 @@ impl SimDevice {
 
     /// Stop the device thread.
     pub fn stop(self) -> anyhow::Result<()> {
-        self.handle.stop()?;
+        let handle = self.handle;
+        handle.stop(CONTROL_DEADLINE)?;
         Ok(())
     }
 }

@@ -165,7 +165,11 @@ impl Rig {
             b.medium = (0..size).map(|i| (i % 251) as u8).collect();
             b.read_only = read_only;
         }
-        let disk = FileDisk::open(config, Some(Box::new(MemStore(backing.clone()))))?;
+        let disk = FileDisk::open(
+            config,
+            &tcmu_guest_sdk::DeviceIdentity::from_name("rig"),
+            Some(Box::new(MemStore(backing.clone()))),
+        )?;
         Ok(Self { disk, backing })
     }
 

@@ -9,7 +9,7 @@ use super::*;
 
 #[test]
 fn open_requires_a_store() {
-    let err = FileDisk::open("", None).err().unwrap();
+    let err = FileDisk::open("", &tcmu_guest_sdk::DeviceIdentity::from_name("t"), None).err().unwrap();
     assert!(err.contains("backing store"), "{err}");
 }
 
