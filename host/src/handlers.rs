@@ -57,8 +57,13 @@ pub fn search_path() -> Vec<PathBuf> {
     dirs
 }
 
-/// Resolve a handler name or path to a `.wasm` file.
+/// Resolve a handler name or path to a `.wasm` file on the [`search_path`].
 pub fn resolve(name_or_path: &str) -> anyhow::Result<PathBuf> {
+    resolve_in(name_or_path, &search_path())
+}
+
+/// Resolve a handler name or path to a `.wasm` file in `dirs`.
+pub fn resolve_in(name_or_path: &str, dirs: &[PathBuf]) -> anyhow::Result<PathBuf> {
     if name_or_path.contains('/') || name_or_path.ends_with(".wasm") {
         let path = PathBuf::from(name_or_path);
         anyhow::ensure!(path.is_file(), "handler file {} does not exist", path.display());
@@ -71,8 +76,7 @@ pub fn resolve(name_or_path: &str) -> anyhow::Result<PathBuf> {
         "handler name {name_or_path:?} must be 1-64 letters, digits, '-' or '_' (or give a path to a .wasm)"
     );
     let stems = [name_or_path.to_owned(), format!("tcmu_handler_{}", name_or_path.replace('-', "_"))];
-    let dirs = search_path();
-    for dir in &dirs {
+    for dir in dirs {
         for stem in &stems {
             let candidate = dir.join(format!("{stem}.wasm"));
             if candidate.is_file() {
@@ -87,9 +91,14 @@ pub fn resolve(name_or_path: &str) -> anyhow::Result<PathBuf> {
 /// Every `.wasm` file on the search path, in search order (a name found in
 /// an earlier directory shadows the same name later).
 pub fn available() -> Vec<PathBuf> {
+    available_in(&search_path())
+}
+
+/// Every `.wasm` file in `dirs`, in order.
+pub fn available_in(dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    for dir in search_path() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())

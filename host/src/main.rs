@@ -29,6 +29,10 @@ enum Command {
     /// Measure a handler through the full ring path.
     #[cfg(feature = "dev-tools")]
     Bench(dev::BenchArgs),
+    /// Hot reload under a verifying load: swap two builds of the file
+    /// handler back and forth; report failed commands, data errors and pauses.
+    #[cfg(feature = "dev-tools")]
+    BenchReload(dev::BenchReloadArgs),
     /// List the handlers found on the search path.
     Handlers(CodeArgs),
     /// Serve the devices of a config file through the kernel's
@@ -159,6 +163,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => dev::check(args),
         #[cfg(feature = "dev-tools")]
         Command::Bench(args) => dev::bench(args),
+        #[cfg(feature = "dev-tools")]
+        Command::BenchReload(args) => dev::bench_reload(args),
         Command::Serve(args) => {
             let cfg = ServeConfig::load(&args.config)?;
             if args.check_config {
@@ -361,6 +367,60 @@ mod dev {
         /// Directory for the temporary backing file [default: the system temp dir]
         #[arg(long)]
         dir: Option<PathBuf>,
+    }
+
+    #[derive(Debug, Args)]
+    pub struct BenchReloadArgs {
+        /// The build serving first.
+        #[arg(long, default_value = "file")]
+        a: String,
+        /// The build swapped in [default: this build's second build of the
+        /// file handler, file-build-b].
+        #[arg(long)]
+        b: Option<String>,
+        /// Reloads (alternating).
+        #[arg(long, default_value_t = 100)]
+        reloads: u32,
+        /// Commands kept in flight.
+        #[arg(long, default_value_t = 8)]
+        iodepth: u32,
+        /// Device size.
+        #[arg(long, default_value = "64M", value_parser = parse_size)]
+        size: u64,
+        /// Milliseconds between reloads.
+        #[arg(long, default_value_t = 20)]
+        interval_ms: u64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        code: CodeArgs,
+    }
+
+    pub fn bench_reload(args: BenchReloadArgs) -> anyhow::Result<ExitCode> {
+        let runtime = super::runtime(&args.code)?;
+        let a = HandlerCode::load(&runtime, &handlers::resolve(&args.a)?)?;
+        let b_path = match &args.b {
+            Some(b) => handlers::resolve(b)?,
+            None => handlers::fixture("file-build-b"),
+        };
+        let b = HandlerCode::load(&runtime, &b_path)?;
+        anyhow::ensure!(a.digest() != b.digest(), "--a and --b are the same build");
+        let opts = tcmu_wasm::bench::reload::ReloadBenchOptions {
+            reloads: args.reloads,
+            iodepth: args.iodepth,
+            size: args.size,
+            interval: Duration::from_millis(args.interval_ms),
+            dir: std::env::temp_dir(),
+        };
+        let report = tcmu_wasm::bench::reload::run(a, b, &opts)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!("{report}");
+        }
+        let clean = report.failed_commands == 0 && report.data_errors == 0 && report.reload_failures == 0;
+        Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
     }
 
     fn load(args: &HandlerArgs) -> anyhow::Result<Arc<HandlerCode>> {

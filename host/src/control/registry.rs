@@ -158,6 +158,8 @@ pub struct Registry {
     devices: Mutex<BTreeMap<String, Arc<Slot>>>,
     /// Code loaded so far, by digest (shared by devices using the same file).
     codes: Mutex<BTreeMap<String, Arc<HandlerCode>>>,
+    /// Where handlers are found by name.
+    handler_dirs: Vec<PathBuf>,
     /// Configured devices that failed to come up at start, with the reason
     /// (shown by `status` until added again or removed).
     failures: Mutex<BTreeMap<String, (DeviceConfig, String)>>,
@@ -176,8 +178,22 @@ impl Registry {
             platform,
             devices: Mutex::default(),
             codes: Mutex::default(),
+            handler_dirs: handlers::search_path(),
             failures: Mutex::default(),
         })
+    }
+
+    /// An empty registry that finds handlers by name in `dirs` only.
+    pub fn with_handler_dirs(
+        runtime: Arc<Runtime>,
+        settings: DaemonSettings,
+        platform: Arc<dyn Platform>,
+        dirs: Vec<PathBuf>,
+    ) -> Arc<Self> {
+        let registry = Self::new(runtime, settings, platform);
+        let mut registry = Arc::into_inner(registry).expect("not shared yet");
+        registry.handler_dirs = dirs;
+        Arc::new(registry)
     }
 
     /// The daemon's settings.
@@ -256,7 +272,8 @@ impl Registry {
     pub fn add(&self, cfg: DeviceConfig) -> OpResult<()> {
         self.failures().remove(&cfg.name);
         cfg.validate().map_err(|e| OpError::new(ErrorKind::BadRequest, format!("{e:#}")))?;
-        let path = handlers::resolve(&cfg.handler).map_err(|e| OpError::new(ErrorKind::NotFound, format!("{e:#}")))?;
+        let path = handlers::resolve_in(&cfg.handler, &self.handler_dirs)
+            .map_err(|e| OpError::new(ErrorKind::NotFound, format!("{e:#}")))?;
         let code = self.load_code(&path).map_err(OpError::failed)?;
         let slot = self.insert(cfg, code)?;
         let _op = slot.try_op()?;
@@ -636,7 +653,7 @@ impl Registry {
         };
         let mut entries = Vec::new();
         let mut seen = Vec::new();
-        for path in handlers::available() {
+        for path in handlers::available_in(&self.handler_dirs) {
             let entry = match self.load_code(&path) {
                 Ok(code) => {
                     seen.push(code.digest().to_owned());
@@ -676,7 +693,7 @@ impl Registry {
             });
         }
         self.prune_codes();
-        HandlersReport { search_path: handlers::search_path(), handlers: entries }
+        HandlersReport { search_path: self.handler_dirs.clone(), handlers: entries }
     }
 
     /// Every device's metrics with its labels, for the Prometheus listener.

@@ -343,9 +343,14 @@ pub fn request(socket: &Path, op: Op, timeout: Duration) -> anyhow::Result<Respo
     stream.set_read_timeout(Some(timeout))?;
     let mut line = serde_json::to_vec(&Request { v: PROTOCOL_VERSION, op })?;
     line.push(b'\n');
-    (&stream).write_all(&line)?;
+    // A refusing daemon answers before reading and hangs up, so a failed
+    // write may still have an answer waiting: read it either way.
+    let written = (&stream).write_all(&line);
     let mut answer = String::new();
     BufReader::new(&stream).read_line(&mut answer).context("reading the daemon's answer")?;
-    anyhow::ensure!(!answer.is_empty(), "the daemon closed the connection without answering");
+    if answer.is_empty() {
+        written.context("sending the request")?;
+        anyhow::bail!("the daemon closed the connection without answering");
+    }
     serde_json::from_str(&answer).context("parsing the daemon's answer")
 }

@@ -106,8 +106,11 @@ impl HandlerCode {
         let component = Component::new(engine, bytes).map_err(wt)?;
         match component.serialize() {
             Ok(blob) => {
-                // Write-then-rename so a concurrent reader never sees half a file.
-                let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
+                // Write-then-rename so a concurrent reader never sees half a
+                // file; a name per writer, since devices load in parallel.
+                static WRITERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = WRITERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let tmp = cached.with_extension(format!("tmp{}-{n}", std::process::id()));
                 if let Err(e) = std::fs::write(&tmp, blob).and_then(|_| std::fs::rename(&tmp, &cached)) {
                     tracing::warn!(path = %cached.display(), error = %e, "could not cache compiled handler");
                 }

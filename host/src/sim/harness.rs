@@ -68,6 +68,12 @@ impl SimDevice {
         &self.handle
     }
 
+    /// The kernel side and the handle at once, so one thread can drive
+    /// commands while another sends control requests.
+    pub fn split(&mut self) -> (&mut SimKernel, &DeviceHandle) {
+        (&mut self.kernel, &self.handle)
+    }
+
     /// Stop the device thread.
     pub fn stop(self) -> anyhow::Result<()> {
         let handle = self.handle;

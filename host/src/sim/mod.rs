@@ -11,6 +11,7 @@
 
 mod doorbell;
 mod harness;
+pub mod load;
 
 pub use doorbell::SimDoorbell;
 pub use harness::{DEFAULT_TIMEOUT, SimDevice};

@@ -3,6 +3,8 @@
 //! throughput and latency. `--native` serves the same file-handler logic
 //! linked into the host, so the sandbox tax is measured in one run.
 
+pub mod reload;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
