@@ -33,6 +33,14 @@ enum Command {
     /// handler back and forth; report failed commands, data errors and pauses.
     #[cfg(feature = "dev-tools")]
     BenchReload(dev::BenchReloadArgs),
+    /// Containment under load: a well-behaved device next to a hostile one
+    /// on the same CPU; its throughput with each misbehaviour vs alone.
+    #[cfg(feature = "dev-tools")]
+    BenchNeighbour(dev::BenchNeighbourArgs),
+    /// One daemon with many devices added and removed at runtime through
+    /// the control socket (simulated kernel): time, memory, socket latency.
+    #[cfg(feature = "dev-tools")]
+    BenchScale(dev::BenchScaleArgs),
     /// List the handlers found on the search path.
     Handlers(CodeArgs),
     /// Serve the devices of a config file through the kernel's
@@ -165,6 +173,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => dev::bench(args),
         #[cfg(feature = "dev-tools")]
         Command::BenchReload(args) => dev::bench_reload(args),
+        #[cfg(feature = "dev-tools")]
+        Command::BenchNeighbour(args) => dev::bench_neighbour(args),
+        #[cfg(feature = "dev-tools")]
+        Command::BenchScale(args) => dev::bench_scale(args),
         Command::Serve(args) => {
             let cfg = ServeConfig::load(&args.config)?;
             if args.check_config {
@@ -421,6 +433,60 @@ mod dev {
         }
         let clean = report.failed_commands == 0 && report.data_errors == 0 && report.reload_failures == 0;
         Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    }
+
+    #[derive(Debug, Args)]
+    pub struct BenchNeighbourArgs {
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Only these misbehaviours (hostile fixture configs; default: all).
+        #[arg(long, value_delimiter = ',')]
+        cases: Vec<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        code: CodeArgs,
+    }
+
+    pub fn bench_neighbour(args: BenchNeighbourArgs) -> anyhow::Result<ExitCode> {
+        use tcmu_wasm::bench::neighbour;
+        let runtime = super::runtime(&args.code)?;
+        let file = HandlerCode::load(&runtime, &handlers::resolve("file")?)?;
+        let hostile = HandlerCode::load(&runtime, &handlers::fixture("hostile"))?;
+        let cases: Vec<String> = if args.cases.is_empty() {
+            neighbour::CASES.iter().map(|c| c.to_string()).collect()
+        } else {
+            args.cases.clone()
+        };
+        let report = neighbour::run(file, hostile, &cases, args.seconds, &std::env::temp_dir())?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print!("{report}");
+        }
+        Ok(if report.cases.iter().all(|c| c.ratio >= 0.9) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    }
+
+    #[derive(Debug, Args)]
+    pub struct BenchScaleArgs {
+        /// Devices to add.
+        #[arg(long, default_value_t = 128)]
+        devices: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    }
+
+    pub fn bench_scale(args: BenchScaleArgs) -> anyhow::Result<ExitCode> {
+        let report = tcmu_wasm::bench::scale::run(args.devices, &std::env::temp_dir())?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!("{report}");
+        }
+        Ok(if report.commands_ok == report.devices { ExitCode::SUCCESS } else { ExitCode::FAILURE })
     }
 
     fn load(args: &HandlerArgs) -> anyhow::Result<Arc<HandlerCode>> {

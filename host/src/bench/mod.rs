@@ -3,7 +3,9 @@
 //! throughput and latency. `--native` serves the same file-handler logic
 //! linked into the host, so the sandbox tax is measured in one run.
 
+pub mod neighbour;
 pub mod reload;
+pub mod scale;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -329,38 +329,59 @@ impl DeviceConfig {
     /// Refuse two devices on one backing file or block device unless both
     /// allow it.
     pub fn check_not_sharing_with(&self, other: &DeviceConfig) -> anyhow::Result<()> {
-        let (Some(a), Some(b)) = (&self.backing, &other.backing) else { return Ok(()) };
+        self.check_not_sharing(self.backing_identity().as_ref(), other, other.backing_identity().as_ref())
+    }
+
+    /// [`DeviceConfig::check_not_sharing_with`] with both backings'
+    /// identities already known (the registry keeps them, so adding a device
+    /// costs no system call per existing device).
+    pub fn check_not_sharing(
+        &self,
+        mine: Option<&BackingIdentity>,
+        other: &DeviceConfig,
+        theirs: Option<&BackingIdentity>,
+    ) -> anyhow::Result<()> {
+        let (Some(a), Some(b), Some(path)) = (mine, theirs, &self.backing) else { return Ok(()) };
         if self.shared_backing && other.shared_backing {
             return Ok(());
         }
-        if same_backing(a, b) {
+        if a == b {
             anyhow::bail!(
                 "devices {:?} and {:?} use the same backing {}: two devices writing one file corrupt it \
                  (set shared_backing = true on both if they really should)",
                 other.name,
                 self.name,
-                a.display()
+                path.display()
             );
         }
         Ok(())
     }
 }
 
-/// Whether two backing paths name the same file or block device: the same
-/// inode (or device number) when they exist, else the same path once `.`,
-/// `..` and symlinks in the existing part are resolved.
-pub fn same_backing(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(ma), Ok(mb)) => {
-            let is_block = |m: &std::fs::Metadata| m.file_type().is_block_device();
-            if is_block(&ma) && is_block(&mb) {
-                ma.rdev() == mb.rdev()
-            } else {
-                (ma.dev(), ma.ino()) == (mb.dev(), mb.ino())
-            }
-        }
-        _ => normalize(a) == normalize(b),
+/// What a backing path is, for telling whether two devices share one: a
+/// block device by its device number, an existing file by its inode, a file
+/// yet to be created by its path once `.`, `..` and symlinks in the existing
+/// part are resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackingIdentity {
+    /// A block device.
+    Block(u64),
+    /// An existing file (device, inode).
+    File(u64, u64),
+    /// A path that does not exist yet.
+    Path(PathBuf),
+}
+
+impl DeviceConfig {
+    /// The identity of this device's backing, if it has one.
+    pub fn backing_identity(&self) -> Option<BackingIdentity> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let path = self.backing.as_ref()?;
+        Some(match std::fs::metadata(path) {
+            Ok(m) if m.file_type().is_block_device() => BackingIdentity::Block(m.rdev()),
+            Ok(m) => BackingIdentity::File(m.dev(), m.ino()),
+            Err(_) => BackingIdentity::Path(normalize(path)),
+        })
     }
 }
 

@@ -89,6 +89,8 @@ enum Phase {
 /// One device.
 pub struct Slot {
     cfg: DeviceConfig,
+    /// What its backing is, to refuse another device on it.
+    backing_id: Option<super::config::BackingIdentity>,
     identity: DeviceIdentity,
     metrics: Arc<DeviceMetrics>,
     /// Serializes operator actions on this device.
@@ -309,12 +311,15 @@ impl Registry {
         if map.contains_key(&cfg.name) {
             return Err(OpError::new(ErrorKind::Conflict, format!("device {:?} exists already", cfg.name)));
         }
+        let backing_id = cfg.backing_identity();
         for other in map.values() {
-            cfg.check_not_sharing_with(&other.cfg).map_err(|e| OpError::new(ErrorKind::Conflict, format!("{e:#}")))?;
+            cfg.check_not_sharing(backing_id.as_ref(), &other.cfg, other.backing_id.as_ref())
+                .map_err(|e| OpError::new(ErrorKind::Conflict, format!("{e:#}")))?;
         }
         let identity = identity::device_identity(&self.instance_id, &cfg.name);
         let slot = Arc::new(Slot {
             identity,
+            backing_id,
             metrics: Arc::default(),
             op: Mutex::new(()),
             inner: Mutex::new(SlotInner { phase: Phase::Starting, code, previous: None, handle: None }),
