@@ -244,3 +244,24 @@ fn a_second_daemon_does_not_steal_a_live_socket() {
     let answer = socket::request(&d.socket, Op::Status { device: None }, std::time::Duration::from_secs(5)).unwrap();
     assert!(answer.ok);
 }
+
+#[test]
+fn reload_changed_follows_each_devices_file() {
+    let d = daemon(None, &[]);
+    let wasm = d.dir.path().join("mine.wasm");
+    std::fs::copy(handlers::built("file"), &wasm).unwrap();
+    let toml = device_toml(&d, "disk0").replace("handler=\"file\"", &format!("handler=\"{}\"", wasm.display()));
+    ctl(&d, &["add", "--toml", &toml]);
+    // The same bytes under the search path's name: must not confuse the
+    // registry about which file disk0 came from.
+    ctl(&d, &["reload", "--device", "disk0", "--wasm", handlers::built("file").to_str().unwrap()]);
+    ctl(&d, &["reload", "--device", "disk0", "--wasm", wasm.to_str().unwrap()]);
+    assert!(ctl(&d, &["reload", "--changed"]).contains("nothing to reload"));
+    std::fs::copy(handlers::fixture("file-build-b"), &wasm).unwrap();
+    assert!(ctl(&d, &["reload", "--changed"]).contains("disk0: reloaded"));
+    assert_eq!(revision(&d, "disk0"), "0.1b");
+    std::fs::copy(handlers::built("file"), &wasm).unwrap();
+    assert!(ctl(&d, &["reload", "--changed"]).contains("disk0: reloaded"));
+    assert_eq!(revision(&d, "disk0"), "0.1");
+    ctl(&d, &["remove", "disk0"]);
+}

@@ -22,17 +22,8 @@ use crate::sandbox::{DeviceSpec, HandlerCode, Limits, SandboxedDevice};
 use crate::sim::{SimConfig, SimDevice};
 
 /// The misbehaviours measured, as `hostile` config strings.
-pub const CASES: &[&str] = &[
-    "spin",
-    "spin-ms=2000",
-    "sleep",
-    "poll",
-    "oom",
-    "every:trap",
-    "pollables",
-    "log-flood",
-    "escape",
-];
+pub const CASES: &[&str] =
+    &["spin", "spin-ms=2000", "sleep", "poll", "oom", "every:trap", "pollables", "log-flood", "escape"];
 
 /// One case's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -102,10 +93,12 @@ fn one_case(
     opts: &BenchOptions,
     dir: &std::path::Path,
 ) -> anyhow::Result<NeighbourCase> {
-    let backing = Arc::new(BackingFile::open(&dir.join(format!("neighbour-{}.img", std::process::id())), 1 << 20, false)?);
+    let backing =
+        Arc::new(BackingFile::open(&dir.join(format!("neighbour-{}.img", std::process::id())), 1 << 20, false)?);
     let metrics = Arc::new(DeviceMetrics::default());
     // Short budgets, so the misbehaviour repeats often within a run.
-    let limits = Limits { command_budget: Duration::from_secs(1), open_budget: Duration::from_secs(2), ..Limits::default() };
+    let limits =
+        Limits { command_budget: Duration::from_secs(1), open_budget: Duration::from_secs(2), ..Limits::default() };
     let limits = if misdeed.starts_with("spin-ms") {
         Limits { command_budget: Duration::from_secs(10), ..limits }
     } else {
@@ -165,13 +158,27 @@ fn pin_to_one_cpu() -> anyhow::Result<usize> {
 
 impl std::fmt::Display for NeighbourReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "both devices on CPU {}; well-behaved device alone: {:.0} IOPS (4 KiB randread, qd 8)", self.cpu, self.quiet_iops)?;
-        writeln!(f, "{:<14} {:>10} {:>7} {:>10} {:>7} {:>7} {:>10}", "NEIGHBOUR", "IOPS", "RATIO", "ANSWERED", "FAULTS", "FENCED", "DEMOTIONS")?;
+        writeln!(
+            f,
+            "both devices on CPU {}; well-behaved device alone: {:.0} IOPS (4 KiB randread, qd 8)",
+            self.cpu, self.quiet_iops
+        )?;
+        writeln!(
+            f,
+            "{:<14} {:>10} {:>7} {:>10} {:>7} {:>7} {:>10}",
+            "NEIGHBOUR", "IOPS", "RATIO", "ANSWERED", "FAULTS", "FENCED", "DEMOTIONS"
+        )?;
         for c in &self.cases {
             writeln!(
                 f,
                 "{:<14} {:>10.0} {:>7.3} {:>10} {:>7} {:>7} {:>10}",
-                c.misdeed, c.iops, c.ratio, c.neighbour_commands, c.neighbour_faults, c.neighbour_fenced, c.neighbour_demotions
+                c.misdeed,
+                c.iops,
+                c.ratio,
+                c.neighbour_commands,
+                c.neighbour_faults,
+                c.neighbour_fenced,
+                c.neighbour_demotions
             )?;
         }
         Ok(())

@@ -86,7 +86,8 @@ pub fn run(devices: usize, dir: &std::path::Path) -> anyhow::Result<ScaleReport>
     anyhow::ensure!(devices >= 10, "--devices must be at least 10");
     let work = tempfile::Builder::new().prefix("tcmu-wasm-scale").tempdir_in(dir)?;
     let runtime = Runtime::new(Some(work.path().join("cache")))?;
-    let platform = Arc::new(SimPlatform::new(SimConfig { data_blocks: 64, ring_size: 16 * 1024, ..SimConfig::default() }));
+    let platform =
+        Arc::new(SimPlatform::new(SimConfig { data_blocks: 64, ring_size: 16 * 1024, ..SimConfig::default() }));
     let settings = DaemonSettings { instance_id: Some("scale".into()), ..Default::default() };
     let registry = Registry::with_handler_dirs(runtime, settings, platform.clone(), handlers::search_path());
     let sock = work.path().join("control.sock");
@@ -121,7 +122,8 @@ pub fn run(devices: usize, dir: &std::path::Path) -> anyhow::Result<ScaleReport>
     let mut calls = Vec::new();
     for i in 0..200 {
         let t = Instant::now();
-        let answer = socket::request(&sock, Op::Reset { device: format!("d{}", i % devices) }, Duration::from_secs(30))?;
+        let answer =
+            socket::request(&sock, Op::Reset { device: format!("d{}", i % devices) }, Duration::from_secs(30))?;
         anyhow::ensure!(answer.ok, "reset: {:?}", answer.error);
         calls.push(t.elapsed());
     }
@@ -169,10 +171,34 @@ pub fn run(devices: usize, dir: &std::path::Path) -> anyhow::Result<ScaleReport>
 impl std::fmt::Display for ScaleReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let tenth = self.devices / 10;
-        writeln!(f, "{} devices added through the control socket in {:.2} s ({:.1} ms each for the first {tenth}, {:.1} ms for the last {tenth})", self.devices, self.add_all_s, self.add_first_ms, self.add_last_ms)?;
-        writeln!(f, "resident memory: {:.1} MiB before, {:.1} MiB with all ({:.0} KiB per device), {:.1} MiB after removing them", self.rss_before_mib, self.rss_all_mib, self.rss_per_device_kib, self.rss_after_mib)?;
-        writeln!(f, "status round trip: p50 {:.0} us / p99 {:.0} us with {tenth} devices, p50 {:.0} us / p99 {:.0} us with {}", self.status_few_p50_us, self.status_few_p99_us, self.status_all_p50_us, self.status_all_p99_us, self.devices)?;
-        writeln!(f, "a call to one device thread (reset): p50 {:.0} us, p99 {:.0} us", self.device_call_p50_us, self.device_call_p99_us)?;
-        write!(f, "{} of {} devices answered a READ; removing all took {:.2} s", self.commands_ok, self.devices, self.remove_all_s)
+        writeln!(
+            f,
+            "{} devices added through the control socket in {:.2} s ({:.1} ms each for the first {tenth}, {:.1} ms for the last {tenth})",
+            self.devices, self.add_all_s, self.add_first_ms, self.add_last_ms
+        )?;
+        writeln!(
+            f,
+            "resident memory: {:.1} MiB before, {:.1} MiB with all ({:.0} KiB per device), {:.1} MiB after removing them",
+            self.rss_before_mib, self.rss_all_mib, self.rss_per_device_kib, self.rss_after_mib
+        )?;
+        writeln!(
+            f,
+            "status round trip: p50 {:.0} us / p99 {:.0} us with {tenth} devices, p50 {:.0} us / p99 {:.0} us with {}",
+            self.status_few_p50_us,
+            self.status_few_p99_us,
+            self.status_all_p50_us,
+            self.status_all_p99_us,
+            self.devices
+        )?;
+        writeln!(
+            f,
+            "a call to one device thread (reset): p50 {:.0} us, p99 {:.0} us",
+            self.device_call_p50_us, self.device_call_p99_us
+        )?;
+        write!(
+            f,
+            "{} of {} devices answered a READ; removing all took {:.2} s",
+            self.commands_ok, self.devices, self.remove_all_s
+        )
     }
 }

@@ -358,18 +358,20 @@ impl DeviceConfig {
     }
 }
 
-/// What a backing path is, for telling whether two devices share one: a
-/// block device by its device number, an existing file by its inode, a file
-/// yet to be created by its path once `.`, `..` and symlinks in the existing
-/// part are resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackingIdentity {
-    /// A block device.
-    Block(u64),
-    /// An existing file (device, inode).
-    File(u64, u64),
-    /// A path that does not exist yet.
-    Path(PathBuf),
+/// What a backing path is, for telling whether two devices share one: its
+/// path once `.`, `..` and symlinks in the existing part are resolved, and,
+/// for something that exists, its inode (a file) or device number (a block
+/// device), which also catches hard links and device aliases.
+#[derive(Debug, Clone)]
+pub struct BackingIdentity {
+    path: PathBuf,
+    object: Option<(bool, u64, u64)>,
+}
+
+impl PartialEq for BackingIdentity {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path || (self.object.is_some() && self.object == other.object)
+    }
 }
 
 impl DeviceConfig {
@@ -377,11 +379,10 @@ impl DeviceConfig {
     pub fn backing_identity(&self) -> Option<BackingIdentity> {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
         let path = self.backing.as_ref()?;
-        Some(match std::fs::metadata(path) {
-            Ok(m) if m.file_type().is_block_device() => BackingIdentity::Block(m.rdev()),
-            Ok(m) => BackingIdentity::File(m.dev(), m.ino()),
-            Err(_) => BackingIdentity::Path(normalize(path)),
-        })
+        let object = std::fs::metadata(path).ok().map(|m| {
+            if m.file_type().is_block_device() { (true, m.rdev(), 0) } else { (false, m.dev(), m.ino()) }
+        });
+        Some(BackingIdentity { path: normalize(path), object })
     }
 }
 

@@ -51,6 +51,10 @@ pub trait Platform: Send + Sync {
     fn release(&self, registry: &Registry, cfg: &DeviceConfig) -> anyhow::Result<()>;
 }
 
+fn code_key(code: &HandlerCode) -> String {
+    format!("{} {}", code.digest(), code.path().display())
+}
+
 /// An operator-facing failure: a class and a message.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -235,8 +239,10 @@ impl Registry {
     pub fn load_code(&self, path: &Path) -> anyhow::Result<Arc<HandlerCode>> {
         let code = HandlerCode::load(&self.runtime, path)?;
         let mut codes = self.codes.lock().unwrap_or_else(|p| p.into_inner());
-        // Keep one copy per digest; the first loaded wins (same bytes).
-        Ok(codes.entry(code.digest().to_owned()).or_insert(code).clone())
+        // One copy per file and content. Keyed by path too: a device
+        // remembers which file its code came from, and SIGHUP re-reads that
+        // file, even when another file holds the same bytes.
+        Ok(codes.entry(code_key(&code)).or_insert(code).clone())
     }
 
     /// Forget loaded code no device runs or could roll back to.
@@ -246,12 +252,12 @@ impl Registry {
             .values()
             .flat_map(|s| {
                 let inner = s.lock();
-                let mut d = vec![inner.code.digest().to_owned()];
-                d.extend(inner.previous.as_ref().map(|p| p.digest().to_owned()));
+                let mut d = vec![code_key(&inner.code)];
+                d.extend(inner.previous.as_deref().map(code_key));
                 d
             })
             .collect();
-        self.codes.lock().unwrap_or_else(|p| p.into_inner()).retain(|digest, _| in_use.contains(digest));
+        self.codes.lock().unwrap_or_else(|p| p.into_inner()).retain(|key, _| in_use.contains(key));
     }
 
     fn failures(&self) -> MutexGuard<'_, BTreeMap<String, (DeviceConfig, String)>> {

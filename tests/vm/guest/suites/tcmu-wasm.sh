@@ -22,6 +22,9 @@
 TW_PID=
 TW_DIR=/vmresults/tcmu-wasm
 
+# shellcheck source-path=SCRIPTDIR source=../lib/ctl.sh
+. "$GUEST_DIR/lib/ctl.sh"
+
 # tw_devices CONFIG: "name<TAB>size<TAB>backing<TAB>export" per [[device]]
 # (a line-oriented reading of the TOML, enough for our configs).
 tw_devices() {
@@ -199,8 +202,9 @@ tw_force_cleanup() {
 suite_main() {
     local bin=${TCMU_WASM_BIN:-$VM_REPO/target/release/tcmu-wasm}
     local cfg=${TCMU_WASM_CONFIG:-$GUEST_DIR/configs/loopback-file.toml}
-    local name size backing export_ i=0 devs=() prefix dev var
+    local name size backing export_ i=0 devs=() prefix dev var pairs=()
     TW_PID=
+    TW_BIN=$bin
 
     run_check tcmu_wasm.start tw_start "$bin" "$cfg" || return
 
@@ -216,15 +220,37 @@ suite_main() {
         [ "${#devs[@]}" -eq 1 ] || prefix=client.$name
         run_check "tcmu_wasm.disk.$name" tw_wait_disk "$name" "$i" || continue
         var=TW_DEV_$i; dev=${!var}
+        pairs+=("$name=$dev")
         size=$(tw_devices "$cfg" | awk -F'\t' -v n="$name" '$1 == n { print $2 }')
         vm_say "device $name -> $dev"
-        clients_block "$dev" "${size:+$(to_bytes "$size")}" "$prefix"
         if [ "$i" = 1 ]; then
+            # The whole client battery on the first disk; the others get a
+            # data check (each battery costs a minute under emulation).
+            clients_block "$dev" "${size:+$(to_bytes "$size")}" "$prefix"
             run_check tcmu_wasm.resize tw_resize "$name" "$dev"
             run_check tcmu_wasm.write_cache tw_write_cache "$name" "$dev"
             run_check tcmu_wasm.kill9_restart tw_kill_restart "$bin" "$cfg" "$name" "$dev"
+        else
+            run_check "$prefix.dd_4k_direct" c_dd_4k "$dev"
         fi
     done
+
+    # The control plane, against the kernel (lib/ctl.sh).
+    if [ "${#pairs[@]}" -ge 2 ]; then
+        run_check tcmu_wasm.identity tw_identity "${pairs[@]}"
+    fi
+    run_check tcmu_wasm.ctl_status tw_ctl_status "${devs[@]}"
+    run_check tcmu_wasm.ctl_refused tw_ctl_refused
+    if grep -q '^listen = "127.0.0.1:9725"' "$cfg"; then
+        run_check tcmu_wasm.metrics_http tw_metrics_http
+    fi
+    run_check tcmu_wasm.ctl_add_remove tw_ctl_add_remove
+    dev=${TW_DEV_1:-}
+    if [ -n "$dev" ]; then
+        run_check tcmu_wasm.reload_under_fio tw_reload_under_fio "${devs[0]}" "$dev"
+        run_check tcmu_wasm.sighup tw_sighup "$dev"
+    fi
+    run_check tcmu_wasm.check_config tw_check_config
 
     # Devices the daemon exports over iSCSI itself (default IQN, 127.0.0.1:3260).
     local iscsi_devs=()

@@ -1,0 +1,175 @@
+# shellcheck shell=bash
+# Checks of the daemon's control plane against the real kernel: the control
+# socket and `tcmu-wasm ctl`, device identities, runtime add/remove, hot
+# reload under fio with verification, SIGHUP, the Prometheus listener and
+# `serve --check-config`. Sourced by suites/tcmu-wasm.sh; every function is
+# a check body for run_check (fail ends it).
+#
+# Inputs: TW_BIN (the daemon binary), TW_DIR (its log directory), TW_PID.
+
+TW_FIXTURES=${TW_FIXTURES:-$VM_REPO/target/wasm-handlers/fixtures}
+
+tw_ctl() { NO_COLOR=1 RUST_LOG=warn "$TW_BIN" ctl "$@"; }
+
+# tw_status_py EXPR: a Python expression over `ctl --json status` (as r).
+tw_status_py() {
+    tw_ctl --json status | python3 -c "import json,sys; r=json.load(sys.stdin); print($1)"
+}
+
+# The unit serial (VPD 80h) and the NAA designator (VPD 83h) of DEV.
+tw_vpd_serial() { sg_inq -p 0x80 "$1" | sed -n 's/^ *Unit serial number: *//p'; }
+tw_vpd_naa() { sg_inq -p 0x83 "$1" | grep -o -m1 '\[0x[0-9a-f]*\]' | tr -d '[]'; }
+
+# tw_identity NAME=DEV...: every device reports its own serial and NAA, and
+# the serial is the one the daemon says it assigned.
+tw_identity() {
+    local pair name dev serial naa serials=() naas=() want
+    for pair in "$@"; do
+        name=${pair%%=*}; dev=${pair#*=}
+        serial=$(tw_vpd_serial "$dev"); naa=$(tw_vpd_naa "$dev")
+        [ -n "$serial" ] || fail "$dev ($name) has no unit serial"
+        [ -n "$naa" ] || fail "$dev ($name) has no NAA designator: $(sg_inq -p 0x83 "$dev")"
+        want=$(tw_status_py "[d['serial'] for d in r['devices'] if d['name'] == '$name'][0]") \
+            || fail "ctl status does not list $name"
+        [ "$serial" = "$want" ] || fail "$name reports serial $serial, the daemon assigned $want"
+        echo "$name $dev serial=$serial naa=$naa"
+        serials+=("$serial"); naas+=("$naa")
+    done
+    [ "$(printf '%s\n' "${serials[@]}" | sort -u | wc -l)" = "${#serials[@]}" ] || fail "two devices share a unit serial: ${serials[*]}"
+    [ "$(printf '%s\n' "${naas[@]}" | sort -u | wc -l)" = "${#naas[@]}" ] || fail "two devices share an NAA name: ${naas[*]}"
+}
+
+# tw_ctl_status NAME...: the table and the JSON list every device as serving.
+tw_ctl_status() {
+    local out name
+    out=$(tw_ctl status) || fail "ctl status failed"
+    echo "$out"
+    for name in "$@"; do
+        grep -qE "^$name +file +[0-9a-f]{12} +serving" <<<"$out" || fail "$name is not listed as serving"
+    done
+    tw_ctl status "$1" | tee /dev/stderr | grep -q 'commands  read' || fail "ctl status $1 shows no detail"
+    [ "$(tw_status_py "sum(1 for d in r['devices'] if d['state'] == 'serving')")" -ge "$#" ] || fail "JSON status disagrees"
+    [ "$(tw_status_py "[d for d in r['devices'] if d['name'] == '$1'][0]['metrics']['commands']")" -gt 0 ] \
+        || fail "$1 counted no commands"
+}
+
+# tw_ctl_refused: a caller who is neither root nor in the control group gets nothing.
+tw_ctl_refused() {
+    local out
+    if out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$TW_BIN" ctl status 2>&1); then
+        fail "an unprivileged caller was served: $out"
+    fi
+    echo "refused as expected: $out"
+    grep -qiE 'permission denied|refused' <<<"$out" || fail "unexpected error: $out"
+}
+
+# tw_metrics_http: the Prometheus listener serves every device's counters.
+tw_metrics_http() {
+    local body
+    body=$(python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9725/metrics", timeout=10).read().decode())') \
+        || fail "GET /metrics failed"
+    grep -m5 'tcmu_wasm_commands_total' <<<"$body"
+    grep -qE '^tcmu_wasm_commands_total\{device="disk0",handler="file",class="read"\} [1-9]' <<<"$body" \
+        || fail "no read commands counted for disk0"
+    grep -q '^# TYPE tcmu_wasm_command_seconds histogram' <<<"$body" || fail "no latency histogram"
+}
+
+# tw_ctl_add_remove: a device added at runtime appears as a disk, serves,
+# and disappears again with its backstore when removed.
+tw_ctl_add_remove() {
+    local toml=/tmp/disk3.toml dev
+    cat >"$toml" <<'EOF'
+[[device]]
+name = "disk3"
+handler = "file"
+size = "16M"
+backing = "/tmp/disk3.img"
+export = "loopback"
+EOF
+    tw_ctl add --file "$toml" || fail "ctl add failed"
+    dev=$(wait_disk disk3 60) || fail "no disk for the added device"
+    echo "disk3 -> $dev"
+    c_dd_verify "$dev" 4096 16 9
+    tw_ctl remove disk3 || fail "ctl remove failed"
+    ! lio_find_backstore disk3 >/dev/null || fail "the backstore of disk3 is still there"
+    wait_for 10 test ! -b "$dev" || fail "$dev is still there after the removal"
+    ! tw_ctl status disk3 >/dev/null 2>&1 || fail "ctl status still knows disk3"
+}
+
+# tw_revision DEV: INQUIRY product revision.
+tw_revision() { sg_inq "$1" | sed -n 's/^ *Product revision level: *//p' | tr -d ' '; }
+
+# tw_reload_under_fio NAME DEV: fio writes and verifies (crc32c, backlog
+# verification, so reads interleave) while the handler is hot-reloaded back
+# and forth between two builds; no I/O may fail and every block must verify.
+tw_reload_under_fio() {
+    local name=$1 dev=$2 build_b=$TW_FIXTURES/file-build-b.wasm build_a fio_pid n=0 rc out
+    build_a=$(tw_status_py "[d['wasm'] for d in r['devices'] if d['name'] == '$name'][0]")
+    [ -f "$build_b" ] || fail "no second build at $build_b"
+    dmesg -c >/dev/null
+    fio --name=reload --filename="$dev" --direct=1 --ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k \
+        --size=16M --loops=4 --verify=crc32c --verify_backlog=128 --verify_fatal=1 \
+        --output="$TW_DIR/fio-reload.txt" &
+    fio_pid=$!
+    sleep 2
+    while kill -0 "$fio_pid" 2>/dev/null && [ "$n" -lt 12 ]; do
+        if [ $((n % 2)) = 0 ]; then
+            tw_ctl reload --device "$name" --wasm "$build_b" || fail "reload $n to build B failed"
+        else
+            tw_ctl reload --device "$name" --wasm "$build_a" || fail "reload $n to build A failed"
+        fi
+        n=$((n + 1))
+        sleep 0.5
+    done
+    wait "$fio_pid"; rc=$?
+    out=$(cat "$TW_DIR/fio-reload.txt")
+    echo "$out" | tail -n 25
+    [ "$rc" = 0 ] || fail "fio failed (rc $rc) across $n reloads"
+    [ "$n" -ge 4 ] || fail "only $n reloads happened while fio ran"
+    grep -q 'err= 0' <<<"$out" || fail "fio reports errors"
+    ! dmesg | grep -iE 'I/O error|critical medium|blk_update_request' || fail "the kernel logged I/O errors"
+    result tcmu_wasm.reloads_under_fio "$n" reloads
+    # An odd count ends on build B; go back to A for the checks that follow.
+    if [ $((n % 2)) = 1 ]; then
+        [ "$(tw_revision "$dev")" = 0.1b ] || fail "INQUIRY revision is not build B's after $n reloads"
+        tw_ctl reload --device "$name" --wasm "$build_a" || fail "reload back to A failed"
+    fi
+    [ "$(tw_revision "$dev")" = 0.1 ] || fail "INQUIRY revision is not build A's"
+    echo "$n reloads under fio, no I/O error, every block verified"
+}
+
+# tw_sighup DEV: replace the handler file, SIGHUP reloads it; put it back.
+tw_sighup() {
+    local dev=$1 path saved=/tmp/file.wasm.orig
+    path=$(tw_status_py "r['devices'][0]['wasm']")
+    cp "$path" "$saved" || fail "cannot save $path"
+    cp "$TW_FIXTURES/file-build-b.wasm" "$path" || fail "cannot replace $path (guest overlay)"
+    kill -HUP "$TW_PID"
+    wait_for 30 test "$(tw_revision "$dev")" = 0.1b || fail "SIGHUP did not reload the changed handler"
+    cp "$saved" "$path"
+    kill -HUP "$TW_PID"
+    wait_for 30 test "$(tw_revision "$dev")" = 0.1 || fail "the second SIGHUP did not reload the original"
+    cat "$TW_DIR"/daemon*.log | grep -q 'SIGHUP reload' || fail "no SIGHUP reload in the daemon log"
+}
+
+# tw_check_config: a handler config the handler refuses fails --check-config.
+tw_check_config() {
+    local bad=/tmp/bad.toml out
+    cat >"$bad" <<'EOF'
+[[device]]
+name = "bad0"
+handler = "file"
+config = "block_size=513"
+size = "4M"
+backing = "/tmp/bad0.img"
+export = "loopback"
+EOF
+    if out=$(NO_COLOR=1 "$TW_BIN" serve --config "$bad" --check-config 2>&1); then
+        fail "--check-config accepted block_size=513: $out"
+    fi
+    echo "$out"
+    grep -q 'block_size' <<<"$out" || fail "the error does not name block_size"
+    [ ! -e /tmp/bad0.img ] || fail "--check-config created the backing file"
+    out=$(NO_COLOR=1 "$TW_BIN" serve --config "$TW_DIR/config.toml" --check-config 2>&1) || fail "the suite's own config fails: $out"
+    grep -q 'configuration OK' <<<"$out" || fail "no OK: $out"
+}
