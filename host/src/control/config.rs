@@ -379,9 +379,9 @@ impl DeviceConfig {
     pub fn backing_identity(&self) -> Option<BackingIdentity> {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
         let path = self.backing.as_ref()?;
-        let object = std::fs::metadata(path).ok().map(|m| {
-            if m.file_type().is_block_device() { (true, m.rdev(), 0) } else { (false, m.dev(), m.ino()) }
-        });
+        let object = std::fs::metadata(path)
+            .ok()
+            .map(|m| if m.file_type().is_block_device() { (true, m.rdev(), 0) } else { (false, m.dev(), m.ino()) });
         Some(BackingIdentity { path: normalize(path), object })
     }
 }
