@@ -28,13 +28,7 @@ impl RamDisk {
 }
 
 /// READ(16) or WRITE(16) CDB.
-pub fn rw16(write: bool, lba: u64, blocks: u32) -> [u8; 16] {
-    let mut cdb = [0u8; 16];
-    cdb[0] = if write { 0x8a } else { 0x88 };
-    cdb[2..10].copy_from_slice(&lba.to_be_bytes());
-    cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
-    cdb
-}
+pub use tcmu_wasm::sim::rw16;
 
 impl Backend for RamDisk {
     fn handle(&mut self, cmd: &CommandEntry) -> Response {

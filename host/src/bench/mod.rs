@@ -158,7 +158,7 @@ pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Resul
                 next_slot = (next_slot + 1) % slots;
                 s
             };
-            let cdb = rw16_cdb(opts.pattern.is_write(), slot * blocks_per_cmd, blocks_per_cmd as u32);
+            let cdb = crate::sim::rw16(opts.pattern.is_write(), slot * blocks_per_cmd, blocks_per_cmd as u32);
             let data_in = if opts.pattern.is_write() { 0 } else { opts.block_size };
             match dev.kernel.submit(&cdb, &payload, data_in) {
                 Ok(id) => {
@@ -191,15 +191,6 @@ pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Resul
         p50_us: hist.value_at_quantile(0.5) as f64,
         p99_us: hist.value_at_quantile(0.99) as f64,
     })
-}
-
-/// READ(16) / WRITE(16).
-fn rw16_cdb(write: bool, lba: u64, blocks: u32) -> [u8; 16] {
-    let mut cdb = [0u8; 16];
-    cdb[0] = if write { 0x8a } else { 0x88 };
-    cdb[2..10].copy_from_slice(&lba.to_be_bytes());
-    cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
-    cdb
 }
 
 /// Write the whole file once so reads come from the page cache, not holes.

@@ -123,6 +123,12 @@ impl FenceState {
         }
     }
 
+    /// Whether any fault was ever seen (else [`FenceState::success`] has
+    /// nothing to do, and the hot path skips reading the clock for it).
+    pub fn has_history(&self) -> bool {
+        self.last_fault.is_some() || self.probation
+    }
+
     /// The operator intervened (reload, reset): forget everything.
     pub fn reset(&mut self) {
         *self = Self::new(self.policy.clone());

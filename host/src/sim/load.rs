@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::{SimError, SimKernel};
+use super::{SimError, SimKernel, rw16};
 
 /// Bytes per command.
 pub const BLOCK: u32 = 4096;
@@ -41,14 +41,6 @@ pub struct LoadReport {
     pub first_failures: Vec<String>,
     /// Every command's latency (submit to completion).
     pub latencies: Vec<Duration>,
-}
-
-fn rw16(write: bool, lba: u64, blocks: u32) -> [u8; 16] {
-    let mut cdb = [0u8; 16];
-    cdb[0] = if write { 0x8a } else { 0x88 };
-    cdb[2..10].copy_from_slice(&lba.to_be_bytes());
-    cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
-    cdb
 }
 
 struct Pending {

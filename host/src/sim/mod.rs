@@ -545,6 +545,15 @@ impl SimKernel {
     }
 }
 
+/// A READ(16) or WRITE(16) CDB, for drivers of the simulated kernel.
+pub fn rw16(write: bool, lba: u64, blocks: u32) -> [u8; 16] {
+    let mut cdb = [0u8; 16];
+    cdb[0] = if write { 0x8a } else { 0x88 };
+    cdb[2..10].copy_from_slice(&lba.to_be_bytes());
+    cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
+    cdb
+}
+
 /// Length of the meaningful part of a sense buffer: fixed format carries
 /// its additional length in byte 7, descriptor format too.
 fn sense_len(sense: &[u8], status: u8) -> usize {
