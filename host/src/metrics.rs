@@ -114,9 +114,11 @@ impl RebuildCause {
     }
 }
 
-/// Sub-buckets per power of two: bucket bounds grow by 2^(1/4) ≈ 19%.
+/// Sub-buckets per power of two (from 4 µs on: each octave split in four
+/// equal parts, so a bucket is at most 25% wide).
 const SUB_BUCKETS: usize = 4;
-/// Powers of two covered, from 1 µs: up to 2^27 µs ≈ 134 s.
+/// Octaves covered: up to 2^28 µs ≈ 268 s; longer lands in one overflow
+/// bucket past them.
 const OCTAVES: usize = 27;
 const BUCKETS: usize = SUB_BUCKETS * OCTAVES + 1;
 
@@ -141,26 +143,32 @@ impl Default for LatencyHistogram {
 }
 
 impl LatencyHistogram {
-    /// Upper bound of bucket `i`, in µs.
+    /// Upper bound (exclusive) of bucket `i`, in µs.
     fn upper_bound_us(i: usize) -> f64 {
-        2f64.powf((i + 1) as f64 / SUB_BUCKETS as f64)
+        if i < SUB_BUCKETS {
+            return (i + 1) as f64;
+        }
+        let (octave, sub) = (i / SUB_BUCKETS + 1, i % SUB_BUCKETS);
+        ((SUB_BUCKETS + sub + 1) << (octave - 2)) as f64
     }
 
-    fn bucket_of(us: f64) -> usize {
-        if us <= 1.0 {
-            return 0;
+    /// Integer arithmetic only: the device thread records every command,
+    /// and under emulation floating point is slow.
+    fn bucket_of(us: u64) -> usize {
+        if us < SUB_BUCKETS as u64 {
+            return us as usize;
         }
-        // Bucket i holds (2^(i/4), 2^((i+1)/4)].
-        let i = (us.log2() * SUB_BUCKETS as f64).ceil() as usize;
-        i.saturating_sub(1).min(BUCKETS - 1)
+        let octave = 63 - us.leading_zeros() as usize; // ≥ 2
+        let sub = ((us >> (octave - 2)) & 3) as usize;
+        (SUB_BUCKETS * (octave - 1) + sub).min(BUCKETS - 1)
     }
 
     /// Count one sample.
     pub fn record(&self, latency: Duration) {
-        let us = latency.as_secs_f64() * 1e6;
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.buckets[Self::bucket_of(us)].fetch_add(1, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(us as u64, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
     /// Samples so far.
@@ -483,8 +491,14 @@ mod tests {
         }
         let p50 = h.quantile_us(0.5).unwrap();
         let p99 = h.quantile_us(0.99).unwrap();
-        assert!((500.0..=500.0 * 1.19).contains(&p50), "p50 {p50}");
-        assert!((990.0..=990.0 * 1.19).contains(&p99), "p99 {p99}");
+        assert!((500.0..=500.0 * 1.25).contains(&p50), "p50 {p50}");
+        assert!((990.0..=990.0 * 1.25).contains(&p99), "p99 {p99}");
+        // Every value lands in a bucket whose bounds hold it.
+        for us in [0u64, 1, 3, 4, 5, 7, 8, 100, 1023, 1024, 1 << 20] {
+            let i = LatencyHistogram::bucket_of(us);
+            let lower = if i == 0 { 0.0 } else { LatencyHistogram::upper_bound_us(i - 1) };
+            assert!((lower..LatencyHistogram::upper_bound_us(i)).contains(&(us as f64)), "{us} in bucket {i}");
+        }
         assert_eq!(h.count(), 1000);
         assert!(LatencyHistogram::default().quantile_us(0.5).is_none());
     }
