@@ -76,7 +76,7 @@ struct NativeTransfer<'a>(&'a RefCell<Option<CommandIo>>);
 impl sdk::Transfer for NativeTransfer<'_> {
     fn read_data_out(&mut self, offset: u32, len: u32) -> Result<Vec<u8>, sdk::IoError> {
         match self.0.borrow_mut().as_mut() {
-            Some(io) => io.read_data_out(offset, len).map_err(sdk_error),
+            Some(io) => io.read_data_out(offset, len, u64::MAX).map_err(sdk_error),
             None => Err(sdk::IoError::OutOfRange),
         }
     }

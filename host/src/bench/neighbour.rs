@@ -93,8 +93,8 @@ fn one_case(
     opts: &BenchOptions,
     dir: &std::path::Path,
 ) -> anyhow::Result<NeighbourCase> {
-    let backing =
-        Arc::new(BackingFile::open(&dir.join(format!("neighbour-{}.img", std::process::id())), 1 << 20, false)?);
+    let scratch = tempfile::Builder::new().prefix("tcmu-wasm-neighbour").tempfile_in(dir)?;
+    let backing = Arc::new(BackingFile::open(scratch.path(), 1 << 20, false)?);
     let metrics = Arc::new(DeviceMetrics::default());
     // Short budgets, so the misbehaviour repeats often within a run.
     let limits =

@@ -78,7 +78,7 @@ impl KernelPlatform {
 }
 
 impl Platform for KernelPlatform {
-    fn create(&self, registry: &Registry, cfg: &DeviceConfig, identity: &DeviceIdentity) -> anyhow::Result<()> {
+    fn create(&self, _registry: &Registry, cfg: &DeviceConfig, identity: &DeviceIdentity) -> anyhow::Result<()> {
         let store = Backstore::create(&self.spec(cfg))?;
         // LIO's own idea of the unit serial, the same one the handler reports.
         if let Err(e) = store.set_unit_serial(&identity.serial) {
@@ -87,7 +87,6 @@ impl Platform for KernelPlatform {
         // Blocks until an event thread has answered ADDED_DEVICE, which
         // attaches the device in the registry.
         store.enable().context("enabling the backstore (the daemon refused it; see the log above)")?;
-        let _ = registry;
         self.export(cfg, &store)
     }
 

@@ -237,12 +237,14 @@ impl Registry {
 
     /// Load (or reuse) the code at `path`; off every device thread.
     pub fn load_code(&self, path: &Path) -> anyhow::Result<Arc<HandlerCode>> {
-        let code = HandlerCode::load(&self.runtime, path)?;
-        let mut codes = self.codes.lock().unwrap_or_else(|p| p.into_inner());
         // One copy per file and content. Keyed by path too: a device
         // remembers which file its code came from, and SIGHUP re-reads that
         // file, even when another file holds the same bytes.
-        Ok(codes.entry(code_key(&code)).or_insert(code).clone())
+        let codes = || self.codes.lock().unwrap_or_else(|p| p.into_inner());
+        let code = HandlerCode::load_reusing(&self.runtime, path, |digest| {
+            codes().get(&format!("{digest} {}", path.display())).cloned()
+        })?;
+        Ok(codes().entry(code_key(&code)).or_insert(code).clone())
     }
 
     /// Forget loaded code no device runs or could roll back to.
@@ -456,15 +458,18 @@ impl Registry {
         for name in self.names().into_iter().rev() {
             let Some(slot) = self.slot(&name) else { continue };
             let result = if slot.cfg.persist {
-                self.platform.release(self, &slot.cfg).map(|()| self.detach(&name))
+                let released = self.platform.release(self, &slot.cfg);
+                self.detach(&name);
+                self.map().remove(&name);
+                released
             } else {
+                // `remove` stops the thread and forgets the slot even when
+                // the kernel side fails to go.
                 self.remove(&name).map_err(|e| anyhow::anyhow!(e.message))
             };
             if let Err(e) = result {
                 tracing::error!(device = %name, error = %format!("{e:#}"), "stopping the device");
             }
-            self.detach(&name);
-            self.map().remove(&name);
             tracing::info!(device = %name, persisted = slot.cfg.persist, "device stopped");
         }
     }
@@ -665,7 +670,8 @@ impl Registry {
         let mut entries = Vec::new();
         let mut seen = Vec::new();
         for path in handlers::available_in(&self.handler_dirs) {
-            let entry = match self.load_code(&path) {
+            // Described, not kept: only code a device runs stays loaded.
+            let entry = match HandlerCode::load(&self.runtime, &path) {
                 Ok(code) => {
                     seen.push(code.digest().to_owned());
                     HandlerEntry {
@@ -703,7 +709,6 @@ impl Registry {
                 on_search_path: false,
             });
         }
-        self.prune_codes();
         HandlersReport { search_path: self.handler_dirs.clone(), handlers: entries }
     }
 

@@ -193,7 +193,8 @@ pub struct CheckedDevice {
 pub fn check_config(cfg: &ServeConfig) -> anyhow::Result<Vec<CheckedDevice>> {
     let runtime = Runtime::new(Some(cfg.daemon.cache_dir.clone().unwrap_or_else(handlers::default_cache_dir)))?;
     let instance = identity::instance_id(&cfg.daemon);
-    let scratch = tempfile_dir()?;
+    // Removed when dropped, whichever way this returns.
+    let scratch = tempfile::Builder::new().prefix("tcmu-wasm-check").tempdir()?;
     let mut out = Vec::new();
     for d in &cfg.devices {
         let ctx = || format!("device {:?}", d.name);
@@ -205,7 +206,7 @@ pub fn check_config(cfg: &ServeConfig) -> anyhow::Result<Vec<CheckedDevice>> {
                 (Some(Arc::new(file)), true)
             }
             Some(_) => {
-                let path = scratch.join(format!("{}.img", d.name));
+                let path = scratch.path().join(format!("{}.img", d.name));
                 std::fs::File::create(&path)?.set_len(d.size.0)?;
                 (Some(Arc::new(BackingFile::open(&path, d.size.0, true)?)), false)
             }
@@ -224,12 +225,5 @@ pub fn check_config(cfg: &ServeConfig) -> anyhow::Result<Vec<CheckedDevice>> {
             backing_exists: exists,
         });
     }
-    let _ = std::fs::remove_dir_all(&scratch);
     Ok(out)
-}
-
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("tcmu-wasm-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

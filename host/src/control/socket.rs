@@ -11,8 +11,8 @@
 //!   handler or `--wasm` file) only under `control.allow_paths`, since the
 //!   daemon opens them as root;
 //! - at most [`MAX_CLIENTS`] connections at once, requests of at most
-//!   [`super::api::MAX_REQUEST_BYTES`], idle connections closed after
-//!   [`IDLE_TIMEOUT`].
+//!   [`super::api::MAX_REQUEST_BYTES`], connections that neither send nor
+//!   read for [`IDLE_TIMEOUT`] closed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -198,6 +198,8 @@ fn serve_connection(server: &Server, stream: UnixStream) {
         }
     };
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+    // A client that stops reading must not hold this thread forever either.
+    let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
     let mut reader = BufReader::new(&stream);
     loop {
         let mut line = Vec::new();

@@ -48,11 +48,15 @@ impl CommandIo {
         self.data_out_taken
     }
 
-    /// Copy data-out bytes. The range is checked before anything is
-    /// allocated: the length is the guest's to choose.
-    pub fn read_data_out(&mut self, offset: u32, len: u32) -> Result<Vec<u8>, StoreError> {
+    /// Copy data-out bytes, at most `max` of them. The range and then
+    /// `max` are checked before anything is allocated: the length is the
+    /// caller's (a guest's) to choose.
+    pub fn read_data_out(&mut self, offset: u32, len: u32, max: u64) -> Result<Vec<u8>, StoreError> {
         if u64::from(offset) + u64::from(len) > u64::from(self.data.len()) {
             return Err(StoreError::OutOfRange);
+        }
+        if u64::from(len) > max {
+            return Err(StoreError::TooLarge);
         }
         let mut out = vec![0u8; len as usize];
         self.data.read(offset as u64, &mut out)?;

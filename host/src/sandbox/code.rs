@@ -49,8 +49,22 @@ impl std::fmt::Debug for HandlerCode {
 impl HandlerCode {
     /// Load the component at `path`.
     pub fn load(runtime: &Arc<Runtime>, path: &Path) -> anyhow::Result<Arc<Self>> {
+        Self::load_reusing(runtime, path, |_| None)
+    }
+
+    /// Load the component at `path`, unless `loaded(digest)` already has
+    /// code with its digest: then that is returned, and nothing is compiled,
+    /// linked or described again.
+    pub fn load_reusing(
+        runtime: &Arc<Runtime>,
+        path: &Path,
+        loaded: impl FnOnce(&str) -> Option<Arc<Self>>,
+    ) -> anyhow::Result<Arc<Self>> {
         let bytes = read_bounded(path).with_context(|| format!("reading handler {}", path.display()))?;
         let digest = hex::encode(Sha256::digest(&bytes));
+        if let Some(code) = loaded(&digest) {
+            return Ok(code);
+        }
         let component = Self::compile_cached(runtime, &bytes, &digest)
             .with_context(|| format!("compiling handler {}", path.display()))?;
         let mut linker = runtime.linker.clone();

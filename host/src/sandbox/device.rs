@@ -243,18 +243,14 @@ impl SandboxedDevice {
     }
 
     /// Refresh the snapshot after a state change; a fault is a fault.
-    fn resnapshot(&mut self, during: &'static str) -> bool {
-        let Some(mut live) = self.live.take() else { return false };
+    fn resnapshot(&mut self, during: &'static str) {
+        let Some(mut live) = self.live.take() else { return };
         match self.save(&mut live) {
             Ok(snapshot) => {
                 self.snapshot = snapshot;
                 self.live = Some(live);
-                true
             }
-            Err(fault) => {
-                self.faulted(during, fault);
-                false
-            }
+            Err(fault) => self.faulted(during, fault),
         }
     }
 
@@ -337,7 +333,7 @@ impl SandboxedDevice {
 
 impl Backend for SandboxedDevice {
     fn handle(&mut self, cmd: &CommandEntry) -> Response {
-        let limits = self.spec.limits.clone();
+        let (budget, slice) = (self.spec.limits.command_budget, self.spec.limits.slice);
         let live = match self.admit() {
             Ok(live) => live,
             Err((key, asc, ascq)) => return Response::check_condition(key, asc, ascq),
@@ -347,8 +343,7 @@ impl Backend for SandboxedDevice {
             types::Command { cdb: cmd.cdb.clone(), data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
         let data_in_room = io.data_in_len();
         live.store.data_mut().io = Some(io);
-        let result =
-            live.call(limits.command_budget, limits.slice, |store, device, _| device.call_handle(store, &wit_cmd));
+        let result = live.call(budget, slice, |store, device, _| device.call_handle(store, &wit_cmd));
         let io = live.store.data_mut().io.take();
         match result {
             Ok(done) => {

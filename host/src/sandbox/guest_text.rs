@@ -5,7 +5,7 @@
 //! device (so a logging loop cannot flood the journal or slow other devices).
 
 use std::borrow::Cow;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Longest guest log line kept, in bytes.
 pub const MAX_LOG_LINE: usize = 1024;
@@ -100,14 +100,15 @@ impl Default for LogLimiter {
     }
 }
 
-/// How long a refilling bucket needs for one line (for tests and docs).
-pub fn refill_interval(per_second: u32) -> Duration {
-    Duration::from_secs_f64(1.0 / f64::from(per_second.max(1)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    /// How long a refilling bucket needs for one line.
+    fn refill_interval(per_second: u32) -> Duration {
+        Duration::from_secs_f64(1.0 / f64::from(per_second.max(1)))
+    }
 
     #[test]
     fn plain_short_text_is_borrowed() {

@@ -109,18 +109,17 @@ impl DeviceState {
     fn fits_guest(&self, len: u64) -> Result<(), StoreError> {
         if len > self.cap.limit as u64 { Err(StoreError::TooLarge) } else { Ok(()) }
     }
+}
 
-    /// Log one guest line through the device's rate limit.
-    fn guest_log(&mut self, level: types::LogLevel, message: &str) {
-        let device = &*self.device;
-        let message = sanitize(message, MAX_LOG_LINE);
-        match level {
-            types::LogLevel::Error => tracing::error!(device, handler = true, "{message}"),
-            types::LogLevel::Warn => tracing::warn!(device, handler = true, "{message}"),
-            types::LogLevel::Info => tracing::info!(device, handler = true, "{message}"),
-            types::LogLevel::Debug => tracing::debug!(device, handler = true, "{message}"),
-            types::LogLevel::Trace => tracing::trace!(device, handler = true, "{message}"),
-        }
+/// Log one guest line (already admitted by the rate limit), cut and escaped.
+fn guest_log(device: &str, level: types::LogLevel, message: &str) {
+    let message = sanitize(message, MAX_LOG_LINE);
+    match level {
+        types::LogLevel::Error => tracing::error!(device, handler = true, "{message}"),
+        types::LogLevel::Warn => tracing::warn!(device, handler = true, "{message}"),
+        types::LogLevel::Info => tracing::info!(device, handler = true, "{message}"),
+        types::LogLevel::Debug => tracing::debug!(device, handler = true, "{message}"),
+        types::LogLevel::Trace => tracing::trace!(device, handler = true, "{message}"),
     }
 }
 
@@ -228,8 +227,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<DeviceState>) -> wasmtime::Resul
                 Verdict::Log { .. } => {}
             }
             let text = message.to_str(&cx)?;
-            let line = sanitize(&text, MAX_LOG_LINE).into_owned();
-            cx.data_mut().guest_log(level, &line);
+            guest_log(&cx.data().device, level, &text);
             Ok(())
         },
     )?;
@@ -290,16 +288,8 @@ impl backing::HostStore for DeviceState {
 
 impl transfer::Host for DeviceState {
     fn read_data_out(&mut self, offset: u32, len: u32) -> Wit<Vec<u8>> {
-        // The range first (the more telling refusal), then the cap, then
-        // the allocation: the length is the guest's to choose.
-        let available = self.io.as_ref().map_or(0, |io| u64::from(io.data_out_len()));
-        if u64::from(offset) + u64::from(len) > available {
-            return wit(Err(StoreError::OutOfRange));
-        }
-        if let Err(e) = self.fits_guest(len.into()) {
-            return wit(Err(e));
-        }
-        wit(self.io().and_then(|io| io.read_data_out(offset, len)))
+        let cap = self.cap.limit as u64;
+        wit(self.io().and_then(|io| io.read_data_out(offset, len, cap)))
     }
 
     fn write_data_in(&mut self, offset: u32, data: Vec<u8>) -> Wit<()> {
