@@ -197,6 +197,154 @@ pub trait Store {
     fn write_from_data_out(&self, offset: u64, len: u32, data_out_offset: u32) -> Result<(), IoError>;
 }
 
+/// What the host says about a medium it loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediumInfo {
+    /// The barcode on the label.
+    pub barcode: String,
+    /// The write-protect tab is set: writes fail with `read-only`.
+    pub write_protected: bool,
+    /// This load's number: save it with position state and compare it on
+    /// restore, to tell "the same load" from "a new cartridge".
+    pub load_id: u64,
+}
+
+/// Why a call through a [`Cartridge`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediumError {
+    /// The medium was unloaded: the grant is revoked.
+    NoMedium,
+    /// The call itself failed.
+    Io(IoError),
+}
+
+impl std::fmt::Display for MediumError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MediumError::NoMedium => f.write_str("no medium (the grant was revoked)"),
+            MediumError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for MediumError {}
+
+impl From<IoError> for MediumError {
+    fn from(e: IoError) -> Self {
+        MediumError::Io(e)
+    }
+}
+
+/// A loaded medium's image, granted until the host unloads it.
+pub trait Cartridge {
+    /// Size of the image in bytes.
+    fn size(&self) -> Result<u64, MediumError>;
+    /// Whether writes are refused.
+    fn read_only(&self) -> Result<bool, MediumError>;
+    /// Read `len` bytes at `offset`.
+    fn read_at(&self, offset: u64, len: u32) -> Result<Vec<u8>, MediumError>;
+    /// Write `data` at `offset`.
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), MediumError>;
+    /// Make completed writes durable.
+    fn flush(&self) -> Result<(), MediumError>;
+    /// Forget a range; later reads return zeroes.
+    fn discard(&self, offset: u64, len: u64) -> Result<(), MediumError>;
+    /// Move image bytes straight into the current command's data-in buffer.
+    fn read_to_data_in(&self, offset: u64, len: u32, data_in_offset: u32) -> Result<(), MediumError>;
+    /// Move the current command's data-out bytes straight to the image.
+    fn write_from_data_out(&self, offset: u64, len: u32, data_out_offset: u32) -> Result<(), MediumError>;
+}
+
+/// SMC element types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ElementKind {
+    /// The picker (medium transport element, type 1).
+    Transport,
+    /// A storage slot (type 2).
+    Storage,
+    /// A mail slot (import/export element, type 3).
+    ImportExport,
+    /// A drive (data transfer element, type 4).
+    DataTransfer,
+}
+
+impl ElementKind {
+    /// The SMC element type code.
+    pub fn code(self) -> u8 {
+        match self {
+            ElementKind::Transport => 1,
+            ElementKind::Storage => 2,
+            ElementKind::ImportExport => 3,
+            ElementKind::DataTransfer => 4,
+        }
+    }
+}
+
+/// One element of the library and what is in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    /// Element address.
+    pub address: u16,
+    /// Element type.
+    pub kind: ElementKind,
+    /// The barcode of the cartridge in it, if it is full.
+    pub barcode: Option<String>,
+    /// Where that cartridge came from.
+    pub source: Option<u16>,
+    /// A drive's unit serial number.
+    pub drive_serial: Option<String>,
+    /// A mail slot holding a cartridge the operator put in.
+    pub imported: bool,
+}
+
+impl Element {
+    /// Whether a cartridge is in it.
+    pub fn full(&self) -> bool {
+        self.barcode.is_some()
+    }
+}
+
+/// Why a library move failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveError {
+    /// Nothing in the source (05/3B/0E).
+    SourceEmpty,
+    /// The destination is full (05/3B/0D).
+    DestinationFull,
+    /// No element at that address (05/21/01).
+    InvalidElement(u16),
+    /// The mail slots are locked (05/53/02).
+    RemovalPrevented,
+    /// A drive could not take or give the cartridge.
+    DriveFailed(String),
+}
+
+impl std::fmt::Display for MoveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MoveError::SourceEmpty => f.write_str("source element is empty"),
+            MoveError::DestinationFull => f.write_str("destination element is full"),
+            MoveError::InvalidElement(a) => write!(f, "no element at address {a:#x}"),
+            MoveError::RemovalPrevented => f.write_str("medium removal prevented"),
+            MoveError::DriveFailed(why) => write!(f, "drive failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for MoveError {}
+
+/// A changer's library, carried out by the host.
+pub trait Library {
+    /// Every element, in address order.
+    fn elements(&self) -> Vec<Element>;
+    /// Move a cartridge (into a drive loads it, out of one unloads it).
+    fn move_medium(&mut self, source: u16, destination: u16) -> Result<(), MoveError>;
+    /// Move `source` to `first` and what was in `first` to `second`.
+    fn exchange_medium(&mut self, source: u16, first: u16, second: u16) -> Result<(), MoveError>;
+    /// Lock or unlock the mail slots.
+    fn prevent_removal(&mut self, prevent: bool);
+}
+
 /// The data buffers of the command being handled.
 pub trait Transfer {
     /// Copy `len` bytes of data-out starting at `offset`.
@@ -232,6 +380,18 @@ pub trait Handler: Sized + 'static {
     fn write_cache_changed(&mut self, _enabled: bool) {}
     /// The device is going away.
     fn close(&mut self) {}
+    /// A medium was loaded (drives with removable media). The default
+    /// refuses: the handler takes no removable medium.
+    fn medium_loaded(&mut self, _cartridge: Box<dyn Cartridge>, _info: MediumInfo) -> Result<(), String> {
+        Err("this handler takes no removable medium".into())
+    }
+    /// The medium was taken out; its grant is already revoked.
+    fn medium_unloaded(&mut self) {}
+    /// Right after `open`: the host's library, for changers. Other devices
+    /// get one without elements and ignore it (the default).
+    fn library_attached(&mut self, _library: Box<dyn Library>) {}
+    /// Elements of the library changed under the changer.
+    fn elements_changed(&mut self, _addresses: &[u16]) {}
     /// Append the state to carry into a new instance to `out` (which is
     /// empty). Keep it small and cheap: the SDK calls it after every
     /// command to notice changes. Put a format version in it. The default

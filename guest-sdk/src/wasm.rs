@@ -7,20 +7,21 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 
 use crate::{
-    Command, Completion, DeviceIdentity, DeviceType, Handler, IoError, LogLevel, Store, TaskManagement, Transfer,
+    Cartridge, Command, Completion, DeviceIdentity, DeviceType, Element, ElementKind, Handler, IoError, Library,
+    LogLevel, MediumError, MediumInfo, MoveError, Store, TaskManagement, Transfer,
 };
 
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "stateful-device-handler",
+        world: "any-handler",
         pub_export_macro: true,
         default_bindings_module: "tcmu_guest_sdk::wasm::bindings",
     });
 }
 
-use bindings::tcmu::handler::{backing, log as wlog, transfer, types as wt};
+use bindings::tcmu::handler::{backing, library as wlib, log as wlog, medium as wm, transfer, types as wt};
 
 thread_local! {
     // The open device. A component instance serves one device, and wasm32
@@ -82,7 +83,8 @@ impl<H: Handler> bindings::exports::tcmu::handler::device::Guest for Glue<H> {
     fn open(config: String, identity: wt::DeviceIdentity, store: Option<backing::Store>) -> Result<(), String> {
         let store = store.map(|s| Box::new(WasmStore(s)) as Box<dyn Store>);
         let identity = DeviceIdentity { name: identity.name, serial: identity.serial, naa: identity.naa };
-        let dev = H::open(&config, &identity, store)?;
+        let mut dev = H::open(&config, &identity, store)?;
+        dev.library_attached(Box::new(WasmLibrary));
         DEVICE.with(|slot| *slot.borrow_mut() = Some(Box::new(dev)));
         // The opened state is the baseline; the host snapshots after open.
         state_changed::<H>();
@@ -141,6 +143,102 @@ impl<H: Handler> bindings::exports::tcmu::handler::state::Guest for Glue<H> {
         with_device::<H, _>(|dev| dev.restore_state(&state)).unwrap_or_else(|| Err("the device is not open".into()))?;
         state_changed::<H>();
         Ok(())
+    }
+}
+
+impl<H: Handler> bindings::exports::tcmu::handler::removable::Guest for Glue<H> {
+    fn loaded(cartridge: wm::Cartridge, info: wm::MediumInfo) -> Result<(), String> {
+        let info = MediumInfo { barcode: info.barcode, write_protected: info.write_protected, load_id: info.load_id };
+        with_device::<H, _>(|dev| dev.medium_loaded(Box::new(WasmCartridge(cartridge)), info))
+            .unwrap_or_else(|| Err("the device is not open".into()))
+    }
+
+    fn unloaded() {
+        with_device::<H, _>(|dev| dev.medium_unloaded());
+    }
+}
+
+impl<H: Handler> bindings::exports::tcmu::handler::library_events::Guest for Glue<H> {
+    fn elements_changed(addresses: Vec<u16>) {
+        with_device::<H, _>(|dev| dev.elements_changed(&addresses));
+    }
+}
+
+fn medium_error(e: wm::MediumError) -> MediumError {
+    match e {
+        wm::MediumError::NoMedium => MediumError::NoMedium,
+        wm::MediumError::Io(e) => MediumError::Io(io_error(e)),
+    }
+}
+
+struct WasmCartridge(wm::Cartridge);
+
+impl Cartridge for WasmCartridge {
+    fn size(&self) -> Result<u64, MediumError> {
+        self.0.size().map_err(medium_error)
+    }
+    fn read_only(&self) -> Result<bool, MediumError> {
+        self.0.read_only().map_err(medium_error)
+    }
+    fn read_at(&self, offset: u64, len: u32) -> Result<Vec<u8>, MediumError> {
+        self.0.read_at(offset, len).map_err(medium_error)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), MediumError> {
+        self.0.write_at(offset, data).map_err(medium_error)
+    }
+    fn flush(&self) -> Result<(), MediumError> {
+        self.0.flush().map_err(medium_error)
+    }
+    fn discard(&self, offset: u64, len: u64) -> Result<(), MediumError> {
+        self.0.discard(offset, len).map_err(medium_error)
+    }
+    fn read_to_data_in(&self, offset: u64, len: u32, data_in_offset: u32) -> Result<(), MediumError> {
+        self.0.read_to_data_in(offset, len, data_in_offset).map_err(medium_error)
+    }
+    fn write_from_data_out(&self, offset: u64, len: u32, data_out_offset: u32) -> Result<(), MediumError> {
+        self.0.write_from_data_out(offset, len, data_out_offset).map_err(medium_error)
+    }
+}
+
+struct WasmLibrary;
+
+impl Library for WasmLibrary {
+    fn elements(&self) -> Vec<Element> {
+        wlib::elements()
+            .into_iter()
+            .map(|e| Element {
+                address: e.address,
+                kind: match e.kind {
+                    wlib::ElementKind::Transport => ElementKind::Transport,
+                    wlib::ElementKind::Storage => ElementKind::Storage,
+                    wlib::ElementKind::ImportExport => ElementKind::ImportExport,
+                    wlib::ElementKind::DataTransfer => ElementKind::DataTransfer,
+                },
+                barcode: e.barcode.filter(|_| e.full),
+                source: e.source,
+                drive_serial: e.drive_serial,
+                imported: e.imported,
+            })
+            .collect()
+    }
+    fn move_medium(&mut self, source: u16, destination: u16) -> Result<(), MoveError> {
+        wlib::move_medium(source, destination).map_err(move_error)
+    }
+    fn exchange_medium(&mut self, source: u16, first: u16, second: u16) -> Result<(), MoveError> {
+        wlib::exchange_medium(source, first, second).map_err(move_error)
+    }
+    fn prevent_removal(&mut self, prevent: bool) {
+        wlib::prevent_removal(prevent);
+    }
+}
+
+fn move_error(e: wlib::MoveError) -> MoveError {
+    match e {
+        wlib::MoveError::SourceEmpty => MoveError::SourceEmpty,
+        wlib::MoveError::DestinationFull => MoveError::DestinationFull,
+        wlib::MoveError::InvalidElement(a) => MoveError::InvalidElement(a),
+        wlib::MoveError::RemovalPrevented => MoveError::RemovalPrevented,
+        wlib::MoveError::DriveFailed(why) => MoveError::DriveFailed(why),
     }
 }
 

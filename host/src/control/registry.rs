@@ -382,6 +382,8 @@ impl Registry {
             backing,
             limits,
             metrics: slot.metrics.clone(),
+            // Libraries are not wired into the registry yet (issue 7, slice 5).
+            library: None,
         };
         let (handle, ready) = DeviceHandle::spawn(name, ring, doorbell, slot.metrics.clone(), move || {
             Ok(Box::new(SandboxedDevice::open(code, spec)?) as Box<dyn Backend>)

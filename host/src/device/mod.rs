@@ -10,11 +10,13 @@
 mod command_io;
 mod doorbell;
 mod error;
+mod medium;
 mod worker;
 
 pub use command_io::CommandIo;
 pub use doorbell::Doorbell;
 pub use error::{BackendError, DeviceError};
+pub use medium::{Element, ElementKind, LibraryPort, Medium, MediumChange, MoveError};
 pub use worker::{Control, DeviceHandle, DeviceLoop};
 
 use std::sync::Arc;
@@ -75,6 +77,12 @@ pub trait Backend {
     fn reset(&mut self) -> Result<(), BackendError> {
         Ok(())
     }
+    /// A medium is loaded into, or taken out of, the drive.
+    fn change_medium(&mut self, _change: MediumChange) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported("this device takes no removable medium"))
+    }
+    /// Someone other than the changer changed these library elements.
+    fn elements_changed(&mut self, _addresses: &[u16]) {}
     /// The device is going away.
     fn close(&mut self);
 }

@@ -33,6 +33,10 @@ pub enum Control {
     Reload(ReloadRequest, mpsc::Sender<Result<ReloadOutcome, BackendError>>),
     /// Lift a fence and rebuild.
     Reset(mpsc::Sender<Result<(), BackendError>>),
+    /// Load or unload the drive's medium.
+    Medium(super::MediumChange, mpsc::Sender<Result<(), BackendError>>),
+    /// Library elements changed under the changer.
+    ElementsChanged(Vec<u16>),
     /// Stop serving; the loop returns after finishing the command in hand.
     Stop,
 }
@@ -171,6 +175,13 @@ impl DeviceLoop {
                     tracing::info!(device = %self.name, ok = result.is_ok(), "reset by the operator");
                     let _ = reply.send(result);
                 }
+                Control::Medium(change, reply) => {
+                    let loading = matches!(change, super::MediumChange::Load(_));
+                    let result = self.backend.change_medium(change);
+                    tracing::info!(device = %self.name, loading, ok = result.is_ok(), "medium changed");
+                    let _ = reply.send(result);
+                }
+                Control::ElementsChanged(addresses) => self.backend.elements_changed(&addresses),
             }
         }
         true
@@ -321,6 +332,16 @@ impl DeviceHandle {
     /// Swap in new code at the next command boundary.
     pub fn reload(&self, request: ReloadRequest, deadline: Duration) -> Result<ReloadOutcome, DeviceError> {
         Ok(self.request("reload", deadline, |tx| Control::Reload(request, tx))??)
+    }
+
+    /// Load or unload the drive's medium.
+    pub fn change_medium(&self, change: super::MediumChange, deadline: Duration) -> Result<(), DeviceError> {
+        Ok(self.request("medium", deadline, |tx| Control::Medium(change, tx))??)
+    }
+
+    /// Tell a changer that library elements changed under it (no wait).
+    pub fn elements_changed(&self, addresses: Vec<u16>) {
+        self.send(Control::ElementsChanged(addresses));
     }
 
     /// Lift a fence and rebuild the instance.

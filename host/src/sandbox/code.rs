@@ -18,7 +18,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre};
 
-use super::bindings::{self, device, state};
+use super::bindings::{self, device, library_events, removable, state};
 use super::guest_text::{MAX_GUEST_TEXT, sanitize};
 use super::host::DeviceState;
 use super::instance::Instance;
@@ -29,12 +29,19 @@ use tcmu_guest_sdk::{DeviceType, HandlerInfo};
 /// Largest component file accepted.
 pub const MAX_COMPONENT_BYTES: u64 = 256 << 20;
 
+/// Where a component's exports are, found once at load.
+pub(super) struct ExportIndices {
+    pub device: device::GuestIndices,
+    pub state: Option<state::GuestIndices>,
+    pub removable: Option<removable::GuestIndices>,
+    pub library_events: Option<library_events::GuestIndices>,
+}
+
 /// A compiled, pre-linked handler component.
 pub struct HandlerCode {
     pub(super) runtime: Arc<Runtime>,
     pub(super) pre: InstancePre<DeviceState>,
-    pub(super) device_exports: device::GuestIndices,
-    pub(super) state_exports: Option<state::GuestIndices>,
+    pub(super) exports: ExportIndices,
     path: PathBuf,
     digest: String,
     info: HandlerInfo,
@@ -82,12 +89,16 @@ impl HandlerCode {
                 super::WIT_VERSION
             )
         })?;
-        let state_exports = state::GuestIndices::new(&pre).ok();
+        let exports = ExportIndices {
+            device: device_exports,
+            state: state::GuestIndices::new(&pre).ok(),
+            removable: removable::GuestIndices::new(&pre).ok(),
+            library_events: library_events::GuestIndices::new(&pre).ok(),
+        };
         let mut code = Self {
             runtime: runtime.clone(),
             pre,
-            device_exports,
-            state_exports,
+            exports,
             path: path.to_owned(),
             digest,
             info: HandlerInfo::new("?", DeviceType::Other, ""),
@@ -95,7 +106,8 @@ impl HandlerCode {
         code.info = code.describe().with_context(|| format!("describing handler {}", path.display()))?;
         tracing::info!(
             handler = %code.info.name, kind = ?code.info.device_type, digest = &code.digest[..12],
-            stateful = code.state_exports.is_some(), "handler loaded"
+            stateful = code.exports.state.is_some(),
+            removable_media = code.exports.removable.is_some(), changer = code.exports.library_events.is_some(), "handler loaded"
         );
         Ok(Arc::new(code))
     }
@@ -142,7 +154,7 @@ impl HandlerCode {
         let mut instance = Instance::new(self, data, DESCRIBE_BUDGET, limits.slice)
             .map_err(|f| anyhow::anyhow!("instantiating: {f}"))?;
         let info = instance
-            .call(DESCRIBE_BUDGET, limits.slice, |store, device, _| device.call_describe(store))
+            .call(DESCRIBE_BUDGET, limits.slice, |store, x| x.device.call_describe(store))
             .map_err(|f| anyhow::anyhow!("handler faulted in describe: {f}"))?;
         let name_ok = !info.name.is_empty()
             && info.name.len() <= 64
@@ -180,7 +192,17 @@ impl HandlerCode {
 
     /// Whether the component exports the optional `state` interface.
     pub fn is_stateful(&self) -> bool {
-        self.state_exports.is_some()
+        self.exports.state.is_some()
+    }
+
+    /// Whether the component takes removable media (exports `removable`).
+    pub fn takes_media(&self) -> bool {
+        self.exports.removable.is_some()
+    }
+
+    /// Whether the component is a changer (exports `library-events`).
+    pub fn is_changer(&self) -> bool {
+        self.exports.library_events.is_some()
     }
 }
 

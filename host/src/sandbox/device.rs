@@ -23,7 +23,7 @@ use super::host::DeviceState;
 use super::instance::{Fault, Instance};
 use super::{HandlerCode, Limits};
 use crate::backing::BackingFile;
-use crate::device::{Backend, BackendError, CommandIo, ReloadRequest, StatePolicy};
+use crate::device::{Backend, BackendError, CommandIo, LibraryPort, Medium, MediumChange, ReloadRequest, StatePolicy};
 use crate::metrics::{DeviceMetrics, RebuildCause};
 use crate::ring::{CommandEntry, Response, TmrEntry, TmrKind};
 use tcmu_guest_sdk::DeviceIdentity;
@@ -51,6 +51,14 @@ pub struct DeviceSpec {
     pub limits: Limits,
     /// Where the device counts.
     pub metrics: Arc<DeviceMetrics>,
+    /// A changer's library (`None` for every other device).
+    pub library: Option<Arc<dyn LibraryPort>>,
+}
+
+impl std::fmt::Debug for dyn LibraryPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LibraryPort")
+    }
 }
 
 impl DeviceSpec {
@@ -65,6 +73,7 @@ impl DeviceSpec {
             backing,
             limits,
             metrics: Arc::default(),
+            library: None,
         }
     }
 }
@@ -112,6 +121,9 @@ pub struct SandboxedDevice {
     snapshot: Snapshot,
     events: HostEvents,
     fence: FenceState,
+    /// The medium in the drive (drives with removable media only). It
+    /// outlives instances: a rebuilt or reloaded one hears it again.
+    medium: Option<Medium>,
     /// Host lines caused by handler behaviour (faults, bad completions).
     host_log: LogLimiter,
 }
@@ -129,6 +141,7 @@ impl SandboxedDevice {
             snapshot: Snapshot::default(),
             events: HostEvents::default(),
             fence,
+            medium: None,
             host_log,
         };
         let (live, snapshot) = dev.start(&dev.code.clone(), None, StatePolicy::Require)?;
@@ -144,13 +157,43 @@ impl SandboxedDevice {
 
     fn data(&self) -> DeviceState {
         let l = &self.spec.limits;
-        DeviceState::new(
+        let mut data = DeviceState::new(
             self.spec.name.clone(),
             self.spec.backing.clone(),
             l.memory_bytes,
             self.spec.metrics.clone(),
             LogLimiter::new(l.log_burst, l.log_per_second),
-        )
+        );
+        data.library = self.spec.library.clone();
+        data
+    }
+
+    /// The medium in the drive, if any.
+    pub fn medium(&self) -> Option<&Medium> {
+        self.medium.as_ref()
+    }
+
+    /// Grant `medium` to `live` and tell the handler.
+    fn announce_medium(&self, live: &mut Instance, medium: &Medium) -> Result<Result<(), String>, Fault> {
+        let limits = &self.spec.limits;
+        let info = super::bindings::medium::MediumInfo {
+            barcode: medium.barcode.clone(),
+            write_protected: medium.write_protected,
+            load_id: medium.load_id,
+        };
+        let grant = live
+            .store
+            .data_mut()
+            .load_medium(medium.clone())
+            .map_err(|e| Fault { cause: crate::metrics::FaultCause::Forbidden, detail: e.to_string() })?;
+        let result = live.call(limits.open_budget, limits.slice, |store, x| match &x.removable {
+            Some(removable) => removable.call_loaded(store, grant, &info),
+            None => Ok(Err("the handler takes no removable medium (it does not export tcmu:handler/removable)".into())),
+        })?;
+        if result.is_err() {
+            live.store.data_mut().unload_medium();
+        }
+        Ok(result.map_err(|msg| sanitize(&msg, MAX_GUEST_TEXT).into_owned()))
     }
 
     /// A new, opened instance of `code`, with `state` restored (under
@@ -176,20 +219,26 @@ impl SandboxedDevice {
             naa: self.spec.identity.naa.clone(),
         };
         let config = &self.spec.config;
-        live.call(limits.open_budget, limits.slice, |store, device, _| {
-            device.call_open(store, config, &identity, grant)
-        })
-        .map_err(fault("open"))?
-        .map_err(|msg| OpenError::Refused(sanitize(&msg, MAX_GUEST_TEXT).into_owned()))?;
+        live.call(limits.open_budget, limits.slice, |store, x| x.device.call_open(store, config, &identity, grant))
+            .map_err(fault("open"))?
+            .map_err(|msg| OpenError::Refused(sanitize(&msg, MAX_GUEST_TEXT).into_owned()))?;
+
+        // The medium goes in before the state, so a restored position
+        // applies to it (the handler compares the load id it saved).
+        if let Some(medium) = &self.medium
+            && let Err(msg) = self.announce_medium(&mut live, medium).map_err(fault("loaded"))?
+        {
+            tracing::warn!(device = %self.spec.name, barcode = %medium.barcode, error = %msg, "new instance refused the loaded medium");
+        }
 
         // Restore the state, if there is any to restore.
         let mut restored_seq = None;
         if let Some(state) = state.filter(|s| !s.bytes.is_empty()) {
-            let outcome = match live.state.is_some() {
+            let outcome = match live.exports.state.is_some() {
                 false => Err("the new code does not export tcmu:handler/state, so the state would be lost".to_owned()),
                 true => live
-                    .call(limits.open_budget, limits.slice, |store, _, st| {
-                        st.expect("checked").call_restore(store, &state.bytes)
+                    .call(limits.open_budget, limits.slice, |store, x| {
+                        x.state.as_ref().expect("checked").call_restore(store, &state.bytes)
                     })
                     .map_err(fault("restore"))?
                     .map_err(|msg| sanitize(&msg, MAX_GUEST_TEXT).into_owned()),
@@ -210,15 +259,14 @@ impl SandboxedDevice {
         if let Some((enabled, seq)) = self.events.write_cache
             && (restored_seq.is_none() || seq > after)
         {
-            live.call(budget, limits.slice, |store, device, _| device.call_write_cache_changed(store, enabled))
+            live.call(budget, limits.slice, |store, x| x.device.call_write_cache_changed(store, enabled))
                 .map_err(fault("write-cache-changed"))?;
         }
         if let Some((size, seq)) = self.events.resize
             && restored_seq.is_some()
             && seq > after
         {
-            live.call(budget, limits.slice, |store, device, _| device.call_resized(store, size))
-                .map_err(fault("resized"))?;
+            live.call(budget, limits.slice, |store, x| x.device.call_resized(store, size)).map_err(fault("resized"))?;
         }
         let snapshot = self.save(&mut live).map_err(fault("save"))?;
         Ok((live, snapshot))
@@ -227,12 +275,13 @@ impl SandboxedDevice {
     /// The instance's state now (empty without a `state` export).
     fn save(&self, live: &mut Instance) -> Result<Snapshot, Fault> {
         let event_seq = self.events.seq;
-        if live.state.is_none() {
+        if live.exports.state.is_none() {
             return Ok(Snapshot { bytes: Vec::new(), event_seq });
         }
         let limits = &self.spec.limits;
-        let bytes =
-            live.call(limits.command_budget, limits.slice, |store, _, st| st.expect("checked").call_save(store))?;
+        let bytes = live.call(limits.command_budget, limits.slice, |store, x| {
+            x.state.as_ref().expect("checked").call_save(store)
+        })?;
         if bytes.len() > MAX_STATE_BYTES {
             return Err(Fault {
                 cause: crate::metrics::FaultCause::Forbidden,
@@ -322,7 +371,7 @@ impl SandboxedDevice {
     ) {
         let limits = self.spec.limits.clone();
         let Some(live) = self.live.as_mut() else { return };
-        match live.call(limits.command_budget, limits.slice, |store, device, _| f(store, device)) {
+        match live.call(limits.command_budget, limits.slice, |store, x| f(store, &x.device)) {
             Ok(()) => {
                 self.resnapshot(during);
             }
@@ -343,7 +392,7 @@ impl Backend for SandboxedDevice {
             types::Command { cdb: cmd.cdb.clone(), data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
         let data_in_room = io.data_in_len();
         live.store.data_mut().io = Some(io);
-        let result = live.call(budget, slice, |store, device, _| device.call_handle(store, &wit_cmd));
+        let result = live.call(budget, slice, |store, x| x.device.call_handle(store, &wit_cmd));
         let io = live.store.data_mut().io.take();
         match result {
             Ok(done) => {
@@ -455,6 +504,74 @@ impl Backend for SandboxedDevice {
         Ok(crate::device::ReloadOutcome { pause, state_bytes, digest: self.code.digest().to_owned() })
     }
 
+    fn change_medium(&mut self, change: MediumChange) -> Result<(), BackendError> {
+        if !self.code.takes_media() {
+            return Err(BackendError::Unsupported("this handler takes no removable medium"));
+        }
+        match change {
+            MediumChange::Load(medium) => {
+                if let Some(old) = &self.medium {
+                    return Err(BackendError::Refused(format!("the drive already holds {}", old.barcode)));
+                }
+                self.medium = Some(medium.clone());
+                let Some(mut live) = self.live.take() else {
+                    // The next instance hears of it when it is built.
+                    return Ok(());
+                };
+                match self.announce_medium(&mut live, &medium) {
+                    Ok(Ok(())) => {
+                        self.live = Some(live);
+                        self.resnapshot("loaded");
+                        Ok(())
+                    }
+                    Ok(Err(msg)) => {
+                        self.live = Some(live);
+                        self.medium = None;
+                        Err(BackendError::Refused(format!("the drive refused {}: {msg}", medium.barcode)))
+                    }
+                    Err(fault) => {
+                        // The medium stays: it is in the drive, and the
+                        // rebuilt instance hears of it.
+                        self.faulted("loaded", fault);
+                        Ok(())
+                    }
+                }
+            }
+            MediumChange::Unload => {
+                if self.medium.take().is_none() {
+                    return Ok(());
+                }
+                // Revoke first: whatever the handler does next, the image
+                // is out of its reach.
+                let Some(live) = self.live.as_mut() else { return Ok(()) };
+                live.store.data_mut().unload_medium();
+                let limits = self.spec.limits.clone();
+                let result = live.call(limits.command_budget, limits.slice, |store, x| match &x.removable {
+                    Some(removable) => removable.call_unloaded(store),
+                    None => Ok(()),
+                });
+                match result {
+                    Ok(()) => self.resnapshot("unloaded"),
+                    Err(fault) => self.faulted("unloaded", fault),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn elements_changed(&mut self, addresses: &[u16]) {
+        let limits = self.spec.limits.clone();
+        let Some(live) = self.live.as_mut() else { return };
+        let result = live.call(limits.command_budget, limits.slice, |store, x| match &x.library_events {
+            Some(events) => events.call_elements_changed(store, addresses),
+            None => Ok(()),
+        });
+        match result {
+            Ok(()) => self.resnapshot("elements-changed"),
+            Err(fault) => self.faulted("elements-changed", fault),
+        }
+    }
+
     fn reset(&mut self) -> Result<(), BackendError> {
         self.fence.reset();
         self.spec.metrics.set_fenced(false);
@@ -468,7 +585,7 @@ impl Backend for SandboxedDevice {
     fn close(&mut self) {
         let limits = self.spec.limits.clone();
         if let Some(mut live) = self.live.take()
-            && let Err(fault) = live.call(limits.open_budget, limits.slice, |store, device, _| device.call_close(store))
+            && let Err(fault) = live.call(limits.open_budget, limits.slice, |store, x| x.device.call_close(store))
         {
             tracing::warn!(device = %self.spec.name, %fault, "handler faulted in close");
         }

@@ -15,17 +15,26 @@ use wasmtime::component::{Linker, Resource, ResourceTable, WasmStr};
 use wasmtime::{ResourceLimiter, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::tcmu::handler::{backing, transfer, types};
+use super::bindings::tcmu::handler::{backing, library, medium, transfer, types};
 use super::guest_text::{LogLimiter, MAX_LOG_LINE, Verdict, sanitize};
 use super::sched;
 use crate::backing::{BackingFile, StoreError};
-use crate::device::CommandIo;
+use crate::device::{CommandIo, ElementKind, LibraryPort, Medium, MoveError};
 use crate::metrics::DeviceMetrics;
 
 /// The backing-store capability as it sits in a device's resource table.
 #[derive(Debug)]
 pub struct StoreGrant {
     file: Arc<BackingFile>,
+}
+
+/// A cartridge capability as it sits in a drive's resource table: it names
+/// the load it was granted for, not the file, so once the medium leaves
+/// (or another one comes) every call through it fails with `no-medium`
+/// without ever reaching an image.
+#[derive(Debug)]
+pub struct CartridgeGrant {
+    load_id: u64,
 }
 
 /// Resource handles (streams, pollables, the store grant) one instance may
@@ -58,6 +67,10 @@ impl CallClock {
 pub struct DeviceState {
     pub(super) device: Arc<str>,
     pub(super) backing: Option<Arc<BackingFile>>,
+    /// The medium in the drive now; `None` revokes every cartridge grant.
+    pub(super) medium: Option<Medium>,
+    /// The changer's library, for changers.
+    pub(super) library: Option<Arc<dyn LibraryPort>>,
     /// The command being handled (None between commands).
     pub(super) io: Option<CommandIo>,
     pub(super) cap: MemoryCap,
@@ -81,7 +94,42 @@ impl DeviceState {
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let cap = MemoryCap::new(memory_bytes);
-        Self { device, backing, io: None, cap, clock: CallClock::idle(), log, metrics, wasi, table }
+        Self {
+            device,
+            backing,
+            medium: None,
+            library: None,
+            io: None,
+            cap,
+            clock: CallClock::idle(),
+            log,
+            metrics,
+            wasi,
+            table,
+        }
+    }
+
+    /// Put `medium` in the drive and a grant for it into the table.
+    pub(super) fn load_medium(&mut self, medium: Medium) -> wasmtime::Result<Resource<CartridgeGrant>> {
+        let grant = self.table.push(CartridgeGrant { load_id: medium.load_id })?;
+        self.medium = Some(medium);
+        Ok(grant)
+    }
+
+    /// Take the medium out: every grant for it is revoked from now on.
+    pub(super) fn unload_medium(&mut self) {
+        self.medium = None;
+    }
+
+    fn cartridge(
+        &self,
+        handle: &Resource<CartridgeGrant>,
+    ) -> wasmtime::Result<Result<Arc<BackingFile>, medium::MediumError>> {
+        let load_id = self.table.get(handle)?.load_id;
+        Ok(match &self.medium {
+            Some(m) if m.load_id == load_id => Ok(m.image.clone()),
+            _ => Err(medium::MediumError::NoMedium),
+        })
     }
 
     /// Put the backing store into the table as a handle to give the guest.
@@ -209,6 +257,8 @@ fn wit<T>(r: Result<T, StoreError>) -> Wit<T> {
 pub(super) fn add_to_linker(linker: &mut Linker<DeviceState>) -> wasmtime::Result<()> {
     use wasmtime::component::HasSelf;
     backing::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    medium::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    library::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     transfer::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     // `log` by hand: the message stays in guest memory until the rate limit
     // has admitted the line, and only its first kilobyte is ever copied.
@@ -282,6 +332,133 @@ impl backing::HostStore for DeviceState {
 
     fn drop(&mut self, s: Resource<StoreGrant>) -> wasmtime::Result<()> {
         self.table.delete(s)?;
+        Ok(())
+    }
+}
+
+type MediumResult<T> = wasmtime::Result<Result<T, medium::MediumError>>;
+
+/// Run `f` on the image behind a cartridge grant, or fail with `no-medium`.
+macro_rules! through_grant {
+    ($state:expr, $handle:expr, |$file:ident| $body:expr) => {{
+        let $file = match $state.cartridge(&$handle)? {
+            Ok(file) => file,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok($body.map_err(|e: StoreError| medium::MediumError::Io(e.into())))
+    }};
+}
+
+impl medium::Host for DeviceState {}
+
+impl medium::HostCartridge for DeviceState {
+    fn size(&mut self, c: Resource<CartridgeGrant>) -> MediumResult<u64> {
+        through_grant!(self, c, |file| Ok::<_, StoreError>(file.size()))
+    }
+
+    fn read_only(&mut self, c: Resource<CartridgeGrant>) -> MediumResult<bool> {
+        through_grant!(self, c, |file| Ok::<_, StoreError>(file.read_only()))
+    }
+
+    fn read_at(&mut self, c: Resource<CartridgeGrant>, offset: u64, len: u32) -> MediumResult<Vec<u8>> {
+        let fits = self.fits_guest(len.into());
+        through_grant!(self, c, |file| fits.and_then(|()| file.read_vec(offset, len)))
+    }
+
+    fn write_at(&mut self, c: Resource<CartridgeGrant>, offset: u64, data: Vec<u8>) -> MediumResult<()> {
+        through_grant!(self, c, |file| file.write_from(offset, &data))
+    }
+
+    fn flush(&mut self, c: Resource<CartridgeGrant>) -> MediumResult<()> {
+        through_grant!(self, c, |file| file.flush())
+    }
+
+    fn discard(&mut self, c: Resource<CartridgeGrant>, offset: u64, len: u64) -> MediumResult<()> {
+        let deadline = self.clock.deadline;
+        through_grant!(self, c, |file| file.discard(offset, len, Some(deadline)))
+    }
+
+    fn read_to_data_in(&mut self, c: Resource<CartridgeGrant>, offset: u64, len: u32, at: u32) -> MediumResult<()> {
+        let file = match self.cartridge(&c)? {
+            Ok(file) => file,
+            Err(e) => return Ok(Err(e)),
+        };
+        let moved = self.io().and_then(|io| io.store_to_data_in(&file, offset, len, at));
+        Ok(moved.map_err(|e| medium::MediumError::Io(e.into())))
+    }
+
+    fn write_from_data_out(&mut self, c: Resource<CartridgeGrant>, offset: u64, len: u32, at: u32) -> MediumResult<()> {
+        let file = match self.cartridge(&c)? {
+            Ok(file) => file,
+            Err(e) => return Ok(Err(e)),
+        };
+        let moved = self.io().and_then(|io| io.data_out_to_store(&file, offset, len, at));
+        Ok(moved.map_err(|e| medium::MediumError::Io(e.into())))
+    }
+
+    fn drop(&mut self, c: Resource<CartridgeGrant>) -> wasmtime::Result<()> {
+        self.table.delete(c)?;
+        Ok(())
+    }
+}
+
+impl From<MoveError> for library::MoveError {
+    fn from(e: MoveError) -> Self {
+        match e {
+            MoveError::SourceEmpty => library::MoveError::SourceEmpty,
+            MoveError::DestinationFull => library::MoveError::DestinationFull,
+            MoveError::InvalidElement(a) => library::MoveError::InvalidElement(a),
+            MoveError::RemovalPrevented => library::MoveError::RemovalPrevented,
+            MoveError::DriveFailed(why) => library::MoveError::DriveFailed(sanitize(&why, 256).into_owned()),
+        }
+    }
+}
+
+/// A device that is not a changer has no library: it sees no elements and
+/// every move names an element that does not exist.
+impl library::Host for DeviceState {
+    fn elements(&mut self) -> wasmtime::Result<Vec<library::Element>> {
+        let Some(port) = &self.library else { return Ok(Vec::new()) };
+        let elements = port.elements();
+        self.fits_guest(elements.len() as u64 * 128).map_err(|e| wasmtime::Error::msg(e.to_string()))?;
+        Ok(elements
+            .into_iter()
+            .map(|e| library::Element {
+                address: e.address,
+                kind: match e.kind {
+                    ElementKind::Transport => library::ElementKind::Transport,
+                    ElementKind::Storage => library::ElementKind::Storage,
+                    ElementKind::ImportExport => library::ElementKind::ImportExport,
+                    ElementKind::DataTransfer => library::ElementKind::DataTransfer,
+                },
+                full: e.barcode.is_some(),
+                barcode: e.barcode,
+                source: e.source,
+                drive_serial: e.drive_serial,
+                imported: e.imported,
+            })
+            .collect())
+    }
+
+    fn move_medium(&mut self, source: u16, destination: u16) -> wasmtime::Result<Result<(), library::MoveError>> {
+        let Some(port) = &self.library else { return Ok(Err(library::MoveError::InvalidElement(source))) };
+        Ok(port.move_medium(source, destination, self.clock.deadline).map_err(Into::into))
+    }
+
+    fn exchange_medium(
+        &mut self,
+        source: u16,
+        first: u16,
+        second: u16,
+    ) -> wasmtime::Result<Result<(), library::MoveError>> {
+        let Some(port) = &self.library else { return Ok(Err(library::MoveError::InvalidElement(source))) };
+        Ok(port.exchange_medium(source, first, second, self.clock.deadline).map_err(Into::into))
+    }
+
+    fn prevent_removal(&mut self, prevent: bool) -> wasmtime::Result<()> {
+        if let Some(port) = &self.library {
+            port.prevent_removal(prevent);
+        }
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::{device, state};
+use super::bindings::{device, library_events, removable, state};
 use super::guest_text::{MAX_GUEST_TEXT, sanitize};
 use super::host::DeviceState;
 use super::{EPOCH_TICK, HandlerCode, sched, wasi};
@@ -23,12 +23,21 @@ pub struct Fault {
     pub detail: String,
 }
 
-/// A live instance of a handler component.
-pub(super) struct Instance {
-    pub store: Store<DeviceState>,
+/// The exports of a live instance (only `device` is required).
+pub(super) struct Exports {
     pub device: device::Guest,
     /// The optional `state` export.
     pub state: Option<state::Guest>,
+    /// The `removable` export of drives with removable media.
+    pub removable: Option<removable::Guest>,
+    /// The `library-events` export of changers.
+    pub library_events: Option<library_events::Guest>,
+}
+
+/// A live instance of a handler component.
+pub(super) struct Instance {
+    pub store: Store<DeviceState>,
+    pub exports: Exports,
 }
 
 /// Epoch ticks in `d`, at least one.
@@ -65,12 +74,23 @@ impl Instance {
         let instantiated = code.pre.instantiate(&mut store);
         disarm(&mut store);
         let instance = instantiated.map_err(|e| classify(&e, &store))?;
-        let device = code.device_exports.load(&mut store, &instance).map_err(|e| classify(&e, &store))?;
-        let state = match &code.state_exports {
-            Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| classify(&e, &store))?),
-            None => None,
+        let indices = &code.exports;
+        let device = indices.device.load(&mut store, &instance).map_err(|e| classify(&e, &store))?;
+        macro_rules! optional {
+            ($field:ident) => {
+                match &indices.$field {
+                    Some(i) => Some(i.load(&mut store, &instance).map_err(|e| classify(&e, &store))?),
+                    None => None,
+                }
+            };
+        }
+        let exports = Exports {
+            device,
+            state: optional!(state),
+            removable: optional!(removable),
+            library_events: optional!(library_events),
         };
-        Ok(Self { store, device, state })
+        Ok(Self { store, exports })
     }
 
     /// Run `f` against the instance with `budget` of wall-clock time, of which
@@ -79,10 +99,10 @@ impl Instance {
         &mut self,
         budget: Duration,
         slice: Duration,
-        f: impl FnOnce(&mut Store<DeviceState>, &device::Guest, Option<&state::Guest>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<DeviceState>, &Exports) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
         arm(&mut self.store, budget, slice);
-        let result = f(&mut self.store, &self.device, self.state.as_ref());
+        let result = f(&mut self.store, &self.exports);
         disarm(&mut self.store);
         result.map_err(|e| classify(&e, &self.store))
     }

@@ -60,6 +60,8 @@ const PROVIDED: &[&str] = &[
     "tcmu:handler/backing",
     "tcmu:handler/transfer",
     "tcmu:handler/log",
+    "tcmu:handler/medium",
+    "tcmu:handler/library",
 ];
 
 /// A resource of an interface the sandbox does not provide; no value of it
