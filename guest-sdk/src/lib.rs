@@ -22,6 +22,19 @@
 //!   [`scsi::supported`]: builders for the parameter data of INQUIRY, MODE
 //!   SENSE/SELECT, READ CAPACITY and REPORT SUPPORTED OPERATION CODES.
 //! - [`scsi::respond`]: send data-in cut to the allocation length.
+//! - [`spc`]: the SPC layer every handler shares — unit-attention queue
+//!   with SAM's bypass rules, REQUEST SENSE, sense format choice, INQUIRY
+//!   with VPD 00h/80h/83h.
+//! - [`sense`] also carries the stream bits (FILEMARK, EOM, ILI) and signed
+//!   INFORMATION that tape residuals need.
+//! - [`testing`]: in-memory store/cartridge, command buffers and a
+//!   one-call runner, for handler unit tests and the conformance suites.
+//!
+//! Removable media and libraries: a drive handler implements
+//! [`Handler::medium_loaded`] / [`Handler::medium_unloaded`] and reads the
+//! image through the [`Cartridge`] it is given (calls fail with
+//! [`MediumError::NoMedium`] once the host took the medium away); a
+//! changer keeps the [`Library`] it gets in [`Handler::library_attached`].
 //!
 //! A convenient shape for a handler is an `execute` method returning
 //! `Result<Completion, Sense>`, so decoders and store errors propagate with
@@ -143,6 +156,8 @@
 mod handler;
 pub mod scsi;
 pub mod sense;
+pub mod spc;
+pub mod testing;
 
 pub use handler::*;
 

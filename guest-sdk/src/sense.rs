@@ -131,6 +131,31 @@ const VALID: u8 = 0x80;
 /// Descriptor types (SPC-4 table 29).
 const INFORMATION_DESCRIPTOR: u8 = 0x00;
 const SENSE_KEY_SPECIFIC_DESCRIPTOR: u8 = 0x02;
+const STREAM_COMMANDS_DESCRIPTOR: u8 = 0x04;
+
+/// The stream-command bits of sense data (fixed byte 2, or the stream
+/// commands descriptor): what a tape read or write ran into.
+pub mod stream {
+    /// A filemark was read or spaced over (or setmark).
+    pub const FILEMARK: u8 = 0x80;
+    /// End of medium: early warning, or end of partition.
+    pub const EOM: u8 = 0x40;
+    /// Incorrect length indicator: the block was not the requested size.
+    pub const ILI: u8 = 0x20;
+}
+
+/// Bits above 32 that mark a sign-extended negative 32-bit INFORMATION.
+const SIGN_EXTENDED: u64 = 0xffff_ffff_0000_0000;
+
+/// The 4-byte fixed-format INFORMATION for `info`, if it fits: unsigned
+/// 32-bit values, and negative values that fit 32 bits signed.
+fn fixed_information(info: u64) -> Option<u32> {
+    match u32::try_from(info) {
+        Ok(v) => Some(v),
+        Err(_) if info & SIGN_EXTENDED == SIGN_EXTENDED && (info as u32) & 0x8000_0000 != 0 => Some(info as u32),
+        Err(_) => None,
+    }
+}
 
 /// Which sense data format to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -194,11 +219,13 @@ pub struct Sense {
     pub information: Option<u64>,
     /// Which field of the CDB or parameter list is invalid.
     pub field_pointer: Option<FieldPointer>,
+    /// FILEMARK, EOM and ILI ([`stream`]); zero for non-stream commands.
+    pub stream: u8,
 }
 
 impl From<SenseCode> for Sense {
     fn from(code: SenseCode) -> Self {
-        Self { code, information: None, field_pointer: None }
+        Self { code, information: None, field_pointer: None, stream: 0 }
     }
 }
 
@@ -216,6 +243,39 @@ impl Sense {
     /// Set the INFORMATION field.
     pub fn with_information(mut self, information: u64) -> Self {
         self.information = Some(information);
+        self
+    }
+
+    /// Set INFORMATION to a signed value (two's complement), as SSC uses
+    /// for residuals: requested minus actual, negative when the block was
+    /// longer than the request. In fixed format it must fit 32 bits.
+    pub fn with_signed_information(mut self, information: i64) -> Self {
+        // Two's complement in 64 bits; fixed format keeps the low 32 bits of
+        // a negative value that fits them (see `fixed_information`).
+        self.information = Some(information as u64);
+        self
+    }
+
+    /// INFORMATION as a signed value (see [`Sense::with_signed_information`]).
+    pub fn signed_information(&self) -> Option<i64> {
+        self.information.map(|i| i as i64)
+    }
+
+    /// Set the FILEMARK bit.
+    pub fn with_filemark(mut self) -> Self {
+        self.stream |= stream::FILEMARK;
+        self
+    }
+
+    /// Set the EOM bit.
+    pub fn with_eom(mut self) -> Self {
+        self.stream |= stream::EOM;
+        self
+    }
+
+    /// Set the ILI bit.
+    pub fn with_ili(mut self) -> Self {
+        self.stream |= stream::ILI;
         self
     }
 
@@ -239,8 +299,8 @@ impl Sense {
     pub fn fixed(&self) -> Vec<u8> {
         let mut s = vec![0u8; 18];
         s[0] = FIXED_CURRENT;
-        s[2] = self.code.key & 0x0f;
-        if let Some(info) = self.information.and_then(|i| u32::try_from(i).ok()) {
+        s[2] = (self.code.key & 0x0f) | (self.stream & 0xe0);
+        if let Some(info) = self.information.and_then(fixed_information) {
             s[0] |= VALID;
             s[3..7].copy_from_slice(&info.to_be_bytes());
         }
@@ -266,6 +326,9 @@ impl Sense {
             s.extend_from_slice(&[SENSE_KEY_SPECIFIC_DESCRIPTOR, 0x06, 0, 0]);
             s.extend_from_slice(&pointer.encode());
             s.push(0);
+        }
+        if self.stream != 0 {
+            s.extend_from_slice(&[STREAM_COMMANDS_DESCRIPTOR, 0x02, 0, self.stream & 0xe0]);
         }
         s[7] = (s.len() - 8) as u8; // at most 24 bytes of descriptors
         s
@@ -318,6 +381,32 @@ impl IoError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_bits_and_signed_information_in_both_formats() {
+        // A 64 KiB block read with a 16 KiB buffer: ILI, INFORMATION = -49152.
+        let sense = Sense::from(NO_ADDITIONAL_SENSE).with_ili().with_signed_information(16384 - 65536);
+        let f = sense.fixed();
+        assert_eq!(f[0], 0xf0, "VALID + current fixed");
+        assert_eq!(f[2], stream::ILI);
+        assert_eq!(i32::from_be_bytes(f[3..7].try_into().unwrap()), -49152);
+        assert_eq!(sense.signed_information(), Some(-49152));
+        let d = sense.descriptor();
+        assert_eq!(&d[8..12], &[INFORMATION_DESCRIPTOR, 0x0a, VALID, 0]);
+        assert_eq!(i64::from_be_bytes(d[12..20].try_into().unwrap()), -49152);
+        assert_eq!(&d[20..24], &[STREAM_COMMANDS_DESCRIPTOR, 2, 0, stream::ILI]);
+        assert_eq!(usize::from(d[7]), d.len() - 8);
+
+        // A filemark with a positive residual, and EOD on BLANK CHECK.
+        let fm = Sense::from(SenseCode::new(key::NO_SENSE, 0, 1)).with_filemark().with_signed_information(3).fixed();
+        assert_eq!((fm[0], fm[2], &fm[3..7], fm[12], fm[13]), (0xf0, 0x80, &[0, 0, 0, 3][..], 0, 1));
+        let eom = Sense::from(SenseCode::new(key::NO_SENSE, 0, 2)).with_eom().fixed();
+        assert_eq!((eom[0], eom[2]), (0x70, 0x40), "EOM without INFORMATION leaves VALID clear");
+
+        // Negative values beyond 32 bits do not fit fixed format.
+        let wide = Sense::from(NO_ADDITIONAL_SENSE).with_signed_information(-(1 << 40)).fixed();
+        assert_eq!(wide[0], 0x70);
+    }
 
     #[test]
     fn fixed_format_layout() {

@@ -8,14 +8,18 @@
 //! implement, such as RDPROTECT, are decoded for the handler to judge.
 
 mod block;
+pub mod changer;
 mod primary;
 mod provisioning;
+pub mod stream;
 mod unit;
 
 pub use block::*;
 pub use primary::*;
 pub use provisioning::*;
 pub use unit::*;
+// SSC and SMC decoders stay in their modules (`cdb::stream`, `cdb::changer`):
+// their opcodes overlap SBC's (08h, 2Bh) with different fields.
 
 use crate::sense::{INVALID_FIELD_IN_CDB, Sense};
 

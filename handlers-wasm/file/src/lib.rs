@@ -53,10 +53,12 @@ mod unit;
 mod tests;
 
 use tcmu_guest_sdk::scsi::opcode;
+use tcmu_guest_sdk::scsi::vpd::NaaId;
 use tcmu_guest_sdk::sense::{
     CAPACITY_DATA_HAS_CHANGED, INTERNAL_TARGET_FAILURE, INVALID_COMMAND_OPERATION_CODE, INVALID_FIELD_IN_CDB,
     LBA_OUT_OF_RANGE, MEDIUM_NOT_PRESENT, Sense, SenseCode, SenseFormat, WRITE_PROTECTED,
 };
+use tcmu_guest_sdk::spc::{Spc, UnitAttentions};
 use tcmu_guest_sdk::{
     Command, Completion, DeviceIdentity, DeviceType, Handler, HandlerInfo, IoError, LogLevel, Store, Transfer, log,
 };
@@ -67,18 +69,14 @@ use config::Config;
 pub struct FileDisk {
     store: Box<dyn Store>,
     config: Config,
-    /// Who the host says the device is (used where the config is silent).
-    identity: DeviceIdentity,
+    /// Identity (the configured serial/WWN, else the host's), pending unit
+    /// attentions and the sense format D_SENSE chose.
+    spc: Spc,
     /// Writes are refused: the `ro` option or a read-only store.
     read_only: bool,
     /// WCE of the caching mode page: writes may complete before they are
     /// durable. When clear, every write is followed by a flush.
     write_cache: bool,
-    /// D_SENSE of the control mode page: report descriptor-format sense.
-    descriptor_sense: bool,
-    /// A unit attention condition waiting for the next command that does
-    /// not bypass it.
-    unit_attention: Option<SenseCode>,
 }
 
 /// A byte range of the store.
@@ -107,22 +105,19 @@ impl Handler for FileDisk {
                 store.size()
             ));
         }
+        let identity = configured_identity(&config, identity);
         Ok(FileDisk {
             read_only: config.read_only || store.read_only(),
             store,
             config,
-            identity: identity.clone(),
+            spc: Spc::new(identity),
             write_cache: true,
-            descriptor_sense: false,
-            unit_attention: None,
         })
     }
 
     fn handle(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Completion {
-        if !bypasses_unit_attention(cmd.opcode())
-            && let Some(attention) = self.unit_attention.take()
-        {
-            return self.fail(attention.into());
+        if let Err(attention) = self.spc.gate(cmd) {
+            return attention;
         }
         self.execute(cmd, xfer).unwrap_or_else(|sense| self.fail(sense))
     }
@@ -132,7 +127,7 @@ impl Handler for FileDisk {
             LogLevel::Info,
             &format!("resized to {new_size} bytes ({} blocks)", new_size / u64::from(self.config.block_size)),
         );
-        self.unit_attention = Some(CAPACITY_DATA_HAS_CHANGED);
+        self.spc.unit_attentions.raise(CAPACITY_DATA_HAS_CHANGED);
     }
 
     fn write_cache_changed(&mut self, enabled: bool) {
@@ -153,11 +148,8 @@ impl Handler for FileDisk {
     }
 
     fn save_state(&self, out: &mut Vec<u8>) {
-        out.extend([STATE_VERSION, u8::from(self.write_cache), u8::from(self.descriptor_sense)]);
-        match &self.unit_attention {
-            Some(ua) => out.extend([1, ua.key, ua.asc, ua.ascq]),
-            None => out.push(0),
-        }
+        out.extend([STATE_VERSION, u8::from(self.write_cache), u8::from(self.descriptor_sense())]);
+        self.spc.unit_attentions.save(out);
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
@@ -168,29 +160,46 @@ impl Handler for FileDisk {
         };
         match state {
             [] => Ok(()),
-            [STATE_VERSION, wce, d_sense, rest @ ..] => {
-                let unit_attention = match rest {
-                    [0] => None,
-                    [1, key, asc, ascq] => Some(SenseCode::new(*key, *asc, *ascq)),
+            // Version 1 (builds before the shared SPC layer): at most one
+            // unit attention, flagged.
+            [1, wce, d_sense, rest @ ..] => {
+                let mut attentions = UnitAttentions::default();
+                match rest {
+                    [0] => {}
+                    [1, key, asc, ascq] => attentions.raise(SenseCode::new(*key, *asc, *ascq)),
                     _ => return Err(format!("saved state has {} bytes of unit attention", rest.len())),
-                };
-                self.write_cache = flag(*wce)?;
-                self.descriptor_sense = flag(*d_sense)?;
-                self.unit_attention = unit_attention;
+                }
+                self.apply_state(flag(*wce)?, flag(*d_sense)?, attentions);
                 Ok(())
             }
-            [version, ..] => Err(format!("saved state version {version} is not {STATE_VERSION}")),
+            [STATE_VERSION, wce, d_sense, rest @ ..] => {
+                let attentions = match UnitAttentions::restore(rest) {
+                    Some((attentions, [])) => attentions,
+                    _ => return Err(format!("saved state has {} malformed bytes of unit attentions", rest.len())),
+                };
+                self.apply_state(flag(*wce)?, flag(*d_sense)?, attentions);
+                Ok(())
+            }
+            [version, ..] => Err(format!("saved state version {version} is not 1 or {STATE_VERSION}")),
         }
     }
 }
 
-/// Version of the bytes `save_state` writes.
-const STATE_VERSION: u8 = 1;
+/// Version of the bytes `save_state` writes: WCE, D_SENSE, then the unit
+/// attention queue ([`UnitAttentions::save`]). Version 1 is still read.
+const STATE_VERSION: u8 = 2;
 
-/// SAM-5: INQUIRY, REPORT LUNS and REQUEST SENSE run despite a pending
-/// unit attention (REQUEST SENSE reports and clears it).
-fn bypasses_unit_attention(opcode: u8) -> bool {
-    matches!(opcode, opcode::INQUIRY | opcode::REPORT_LUNS | opcode::REQUEST_SENSE)
+/// The identity the disk reports: the configured serial and WWN where the
+/// operator gave them (a WWN derived from a configured serial, so `serial=`
+/// alone fixes the whole identity), else the host's.
+fn configured_identity(config: &Config, host: &DeviceIdentity) -> DeviceIdentity {
+    let serial = config.serial.clone().unwrap_or_else(|| host.serial.clone());
+    let naa = match (&config.wwn, &config.serial) {
+        (Some(wwn), _) => wwn.clone(),
+        (None, Some(serial)) => NaaId::from_serial(serial),
+        (None, None) => host.naa_id().unwrap_or_else(|| NaaId::from_serial(&host.serial)),
+    };
+    DeviceIdentity { name: host.name.clone(), serial, naa: naa.to_string() }
 }
 
 impl FileDisk {
@@ -220,11 +229,22 @@ impl FileDisk {
 
     /// CHECK CONDITION with `sense` in the format D_SENSE selects.
     fn fail(&self, sense: Sense) -> Completion {
-        sense.completion(self.sense_format())
+        self.spc.fail(sense)
     }
 
-    fn sense_format(&self) -> SenseFormat {
-        if self.descriptor_sense { SenseFormat::Descriptor } else { SenseFormat::Fixed }
+    /// D_SENSE of the control mode page: report descriptor-format sense.
+    fn descriptor_sense(&self) -> bool {
+        self.spc.sense_format == SenseFormat::Descriptor
+    }
+
+    fn set_descriptor_sense(&mut self, on: bool) {
+        self.spc.sense_format = if on { SenseFormat::Descriptor } else { SenseFormat::Fixed };
+    }
+
+    fn apply_state(&mut self, write_cache: bool, descriptor_sense: bool, attentions: UnitAttentions) {
+        self.write_cache = write_cache;
+        self.set_descriptor_sense(descriptor_sense);
+        self.spc.unit_attentions = attentions;
     }
 
     fn block_size(&self) -> u32 {

@@ -35,7 +35,7 @@ impl FileDisk {
         ModePage {
             code: page_code::CONTROL,
             subpage: 0,
-            current: ControlPage { descriptor_sense: self.descriptor_sense }.to_parameters(),
+            current: ControlPage { descriptor_sense: self.descriptor_sense() }.to_parameters(),
             changeable: ControlPage { descriptor_sense: true }.to_parameters(),
             default: DEFAULT_CONTROL.to_parameters(),
         }
@@ -94,7 +94,7 @@ impl FileDisk {
             self.store.flush().map_err(|e| write_failed("flush on write cache disable", e))?;
         }
         self.write_cache = caching.write_cache;
-        self.descriptor_sense = control.descriptor_sense;
+        self.set_descriptor_sense(control.descriptor_sense);
         Ok(Completion::good())
     }
 }

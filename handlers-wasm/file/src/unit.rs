@@ -2,11 +2,9 @@
 //! and capacity.
 
 use tcmu_guest_sdk::scsi::capacity::{ReadCapacity16Data, read_capacity_10_data};
-use tcmu_guest_sdk::scsi::cdb::{
-    PreventAllowMediumRemoval, ReadCapacity10, ReadCapacity16, RequestSense, StartStopUnit,
-};
+use tcmu_guest_sdk::scsi::cdb::{PreventAllowMediumRemoval, ReadCapacity10, ReadCapacity16, StartStopUnit};
 use tcmu_guest_sdk::scsi::respond;
-use tcmu_guest_sdk::sense::{NO_ADDITIONAL_SENSE, Sense, SenseFormat};
+use tcmu_guest_sdk::sense::Sense;
 use tcmu_guest_sdk::{Command, Completion, Transfer};
 
 use crate::{FileDisk, Outcome, write_failed};
@@ -22,11 +20,7 @@ impl FileDisk {
     /// SENSE. Sense from failed commands travels with their CHECK CONDITION
     /// (autosense), so there is nothing else to report.
     pub(crate) fn request_sense(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Outcome {
-        let request = RequestSense::parse(cmd.cdb)?;
-        let code = self.unit_attention.take().unwrap_or(NO_ADDITIONAL_SENSE);
-        let format = if request.descriptor_format { SenseFormat::Descriptor } else { SenseFormat::Fixed };
-        let data = Sense::from(code).to_bytes(format);
-        Ok(respond(xfer, cmd, &data, request.allocation_length.into()))
+        self.spc.request_sense(cmd, xfer, None)
     }
 
     /// START STOP UNIT. A store has no spindle to stop, so the unit stays
