@@ -145,6 +145,11 @@ impl MemStore {
         self.bytes.borrow().clone()
     }
 
+    /// Grow (with zeroes) or shrink the store, as an operator's resize would.
+    pub fn resize(&self, size: usize) {
+        self.bytes.borrow_mut().resize(size, 0);
+    }
+
     /// Revoke the grant (every clone): calls fail with `NoMedium` from now on.
     pub fn revoke(&self) {
         self.revoked.set(true);
