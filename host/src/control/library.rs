@@ -405,12 +405,12 @@ impl LibraryPort for Library {
 
     fn move_medium(&self, source: u16, destination: u16, deadline: Instant) -> Result<(), MoveError> {
         let mut inner = self.lock();
-        let before = inner.contents.clone();
-        let moved = self.move_locked(&mut inner, source, destination, deadline);
-        if moved.is_ok() && inner.contents != before {
+        self.move_locked(&mut inner, source, destination, deadline)?;
+        // A move onto itself changes nothing and needs no save.
+        if source != destination {
             self.save(&inner.contents).map_err(MoveError::DriveFailed)?;
         }
-        moved
+        Ok(())
     }
 
     fn exchange_medium(&self, source: u16, first: u16, second: u16, deadline: Instant) -> Result<(), MoveError> {

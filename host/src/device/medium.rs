@@ -48,3 +48,9 @@ pub trait LibraryPort: Send + Sync {
     /// Lock or unlock the mail slots against the operator.
     fn prevent_removal(&self, prevent: bool);
 }
+
+impl std::fmt::Debug for dyn LibraryPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LibraryPort")
+    }
+}

@@ -55,12 +55,6 @@ pub struct DeviceSpec {
     pub library: Option<Arc<dyn LibraryPort>>,
 }
 
-impl std::fmt::Debug for dyn LibraryPort {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LibraryPort")
-    }
-}
-
 impl DeviceSpec {
     /// A spec with the identity derived from `name` and fresh metrics (for
     /// tests, `check` and `bench`; the daemon derives identities per
@@ -166,11 +160,6 @@ impl SandboxedDevice {
         );
         data.library = self.spec.library.clone();
         data
-    }
-
-    /// The medium in the drive, if any.
-    pub fn medium(&self) -> Option<&Medium> {
-        self.medium.as_ref()
     }
 
     /// Grant `medium` to `live` and tell the handler.

@@ -1,12 +1,14 @@
 //! What a handler instance can reach: its store data and the host
-//! functions behind the WIT imports. The device's backing store is the only
-//! resource it is given (WASI: see [`super::wasi`]).
+//! functions behind the WIT imports. The device's backing store, a drive's
+//! loaded cartridge and a changer's library are the only resources it is
+//! given (WASI: see [`super::wasi`]).
 //!
 //! Every host function is bounded, because epoch interruption cannot stop
-//! host code: none waits, none allocates more host memory than the guest's
-//! own memory cap (a guest could never receive more), and the one that may
-//! take long on an unhelpful filesystem (the write-zeroes fallback) stops at
-//! the call's deadline.
+//! host code: none allocates more host memory than the guest's own memory
+//! cap (a guest could never receive more), and the ones that may take long
+//! — the write-zeroes fallback on an unhelpful filesystem, and a changer's
+//! moves, which wait for the drives — stop at the call's deadline. Nothing
+//! else waits.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -121,15 +123,19 @@ impl DeviceState {
         self.medium = None;
     }
 
-    fn cartridge(
-        &self,
+    /// Run `f` on the image behind a cartridge grant; a revoked grant
+    /// (the medium left, or another came) fails with `no-medium` untouched.
+    fn on_cartridge<T>(
+        &mut self,
         handle: &Resource<CartridgeGrant>,
-    ) -> wasmtime::Result<Result<Arc<BackingFile>, medium::MediumError>> {
+        f: impl FnOnce(&mut Self, Arc<BackingFile>) -> Result<T, StoreError>,
+    ) -> MediumResult<T> {
         let load_id = self.table.get(handle)?.load_id;
-        Ok(match &self.medium {
-            Some(m) if m.load_id == load_id => Ok(m.image.clone()),
-            _ => Err(medium::MediumError::NoMedium),
-        })
+        let file = match &self.medium {
+            Some(m) if m.load_id == load_id => m.image.clone(),
+            _ => return Ok(Err(medium::MediumError::NoMedium)),
+        };
+        Ok(f(self, file).map_err(|e| medium::MediumError::Io(e.into())))
     }
 
     /// Put the backing store into the table as a handle to give the guest.
@@ -338,62 +344,39 @@ impl backing::HostStore for DeviceState {
 
 type MediumResult<T> = wasmtime::Result<Result<T, medium::MediumError>>;
 
-/// Run `f` on the image behind a cartridge grant, or fail with `no-medium`.
-macro_rules! through_grant {
-    ($state:expr, $handle:expr, |$file:ident| $body:expr) => {{
-        let $file = match $state.cartridge(&$handle)? {
-            Ok(file) => file,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok($body.map_err(|e: StoreError| medium::MediumError::Io(e.into())))
-    }};
-}
-
 impl medium::Host for DeviceState {}
 
 impl medium::HostCartridge for DeviceState {
     fn size(&mut self, c: Resource<CartridgeGrant>) -> MediumResult<u64> {
-        through_grant!(self, c, |file| Ok::<_, StoreError>(file.size()))
+        self.on_cartridge(&c, |_, file| Ok(file.size()))
     }
 
     fn read_only(&mut self, c: Resource<CartridgeGrant>) -> MediumResult<bool> {
-        through_grant!(self, c, |file| Ok::<_, StoreError>(file.read_only()))
+        self.on_cartridge(&c, |_, file| Ok(file.read_only()))
     }
 
     fn read_at(&mut self, c: Resource<CartridgeGrant>, offset: u64, len: u32) -> MediumResult<Vec<u8>> {
-        let fits = self.fits_guest(len.into());
-        through_grant!(self, c, |file| fits.and_then(|()| file.read_vec(offset, len)))
+        self.on_cartridge(&c, |s, file| s.fits_guest(len.into()).and_then(|()| file.read_vec(offset, len)))
     }
 
     fn write_at(&mut self, c: Resource<CartridgeGrant>, offset: u64, data: Vec<u8>) -> MediumResult<()> {
-        through_grant!(self, c, |file| file.write_from(offset, &data))
+        self.on_cartridge(&c, |_, file| file.write_from(offset, &data))
     }
 
     fn flush(&mut self, c: Resource<CartridgeGrant>) -> MediumResult<()> {
-        through_grant!(self, c, |file| file.flush())
+        self.on_cartridge(&c, |_, file| file.flush())
     }
 
     fn discard(&mut self, c: Resource<CartridgeGrant>, offset: u64, len: u64) -> MediumResult<()> {
-        let deadline = self.clock.deadline;
-        through_grant!(self, c, |file| file.discard(offset, len, Some(deadline)))
+        self.on_cartridge(&c, |s, file| file.discard(offset, len, Some(s.clock.deadline)))
     }
 
     fn read_to_data_in(&mut self, c: Resource<CartridgeGrant>, offset: u64, len: u32, at: u32) -> MediumResult<()> {
-        let file = match self.cartridge(&c)? {
-            Ok(file) => file,
-            Err(e) => return Ok(Err(e)),
-        };
-        let moved = self.io().and_then(|io| io.store_to_data_in(&file, offset, len, at));
-        Ok(moved.map_err(|e| medium::MediumError::Io(e.into())))
+        self.on_cartridge(&c, |s, file| s.io()?.store_to_data_in(&file, offset, len, at))
     }
 
     fn write_from_data_out(&mut self, c: Resource<CartridgeGrant>, offset: u64, len: u32, at: u32) -> MediumResult<()> {
-        let file = match self.cartridge(&c)? {
-            Ok(file) => file,
-            Err(e) => return Ok(Err(e)),
-        };
-        let moved = self.io().and_then(|io| io.data_out_to_store(&file, offset, len, at));
-        Ok(moved.map_err(|e| medium::MediumError::Io(e.into())))
+        self.on_cartridge(&c, |s, file| s.io()?.data_out_to_store(&file, offset, len, at))
     }
 
     fn drop(&mut self, c: Resource<CartridgeGrant>) -> wasmtime::Result<()> {
