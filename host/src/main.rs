@@ -89,6 +89,46 @@ struct CtlArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum LibraryOp {
+    /// Every element of every library (or one) and the cartridge in it.
+    Status {
+        /// Only this library.
+        library: Option<String>,
+    },
+    /// Create a blank cartridge image in the library's directory.
+    Create {
+        /// The library.
+        library: String,
+        /// The barcode: 1-32 of A-Z, 0-9, '-', '_'.
+        barcode: String,
+        /// Capacity, e.g. 256M [default: the library's cartridge_size].
+        #[arg(long)]
+        size: Option<String>,
+        /// Also put it into the first empty mail slot.
+        #[arg(long)]
+        import: bool,
+    },
+    /// Put a cartridge into a mail slot (the changer reports 06/28/00).
+    Import {
+        /// The library.
+        library: String,
+        /// The cartridge.
+        barcode: String,
+        /// The mail slot, from 1 [default: the first empty one].
+        #[arg(long)]
+        mail_slot: Option<u16>,
+    },
+    /// Take the cartridge out of a mail slot (its image stays).
+    Export {
+        /// The library.
+        library: String,
+        /// The mail slot, from 1 [default: the first full one].
+        #[arg(long)]
+        mail_slot: Option<u16>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum CtlOp {
     /// Devices with handler, code digest, state, counters and latency.
     Status {
@@ -138,6 +178,9 @@ enum CtlOp {
     },
     /// The handlers the daemon can load and the code it runs.
     Handlers,
+    /// Tape libraries: status, and the operator's side of the mail slots.
+    #[command(subcommand)]
+    Library(LibraryOp),
     /// Every device's metrics in Prometheus' text format.
     Metrics,
 }
@@ -241,6 +284,19 @@ fn run_ctl(args: CtlArgs) -> anyhow::Result<ExitCode> {
         CtlOp::Reset { device } => Op::Reset { device: device.clone() },
         CtlOp::Handlers => Op::Handlers,
         CtlOp::Metrics => Op::Metrics,
+        CtlOp::Library(LibraryOp::Status { library }) => Op::LibraryStatus { library: library.clone() },
+        CtlOp::Library(LibraryOp::Create { library, barcode, size, import }) => Op::LibraryCreate {
+            library: library.clone(),
+            barcode: barcode.clone(),
+            size: size.as_deref().map(tcmu_wasm::size::parse_size).transpose().map_err(anyhow::Error::msg)?,
+            import: *import,
+        },
+        CtlOp::Library(LibraryOp::Import { library, barcode, mail_slot }) => {
+            Op::LibraryImport { library: library.clone(), barcode: barcode.clone(), mail_slot: *mail_slot }
+        }
+        CtlOp::Library(LibraryOp::Export { library, mail_slot }) => {
+            Op::LibraryExport { library: library.clone(), mail_slot: *mail_slot }
+        }
         CtlOp::Reload { device, handler, changed, wasm, rollback, discard_state } => {
             let target = match (device, handler, changed) {
                 (Some(d), _, _) => ReloadTarget::Device(d.clone()),
@@ -293,6 +349,20 @@ fn run_ctl(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 print!("{text}");
             }
             ok
+        }
+        CtlOp::Library(LibraryOp::Status { .. }) => {
+            if !args.json {
+                let libraries: Vec<tcmu_wasm::control::libraries::LibraryStatus> = serde_json::from_value(result)?;
+                print!("{}", ctl::format_libraries(&libraries));
+            }
+            true
+        }
+        CtlOp::Library(_) => {
+            if !args.json {
+                let change: tcmu_wasm::control::libraries::LibraryChange = serde_json::from_value(result)?;
+                println!("{}: {}", change.library, change.message);
+            }
+            true
         }
         CtlOp::Remove { device } | CtlOp::Reset { device } => {
             if !args.json {

@@ -54,6 +54,21 @@ pub struct BlockDescriptor {
     pub block_length: u32,
 }
 
+impl BlockDescriptor {
+    /// A sequential-access (SSC) short descriptor: the density code takes
+    /// byte 0, where a direct-access descriptor has the top byte of the
+    /// block count, and the count is 24 bits (0: all that remain).
+    pub fn sequential(density: u8, blocks: u32, block_length: u32) -> Self {
+        Self { blocks: (u64::from(density) << 24) | u64::from(blocks & 0xff_ffff), block_length }
+    }
+
+    /// The density code of a sequential-access short descriptor (see
+    /// [`BlockDescriptor::sequential`]).
+    pub fn density(&self) -> u8 {
+        (self.blocks >> 24) as u8
+    }
+}
+
 /// One mode page in the three flavours MODE SENSE can ask for. Each holds
 /// the page's parameter bytes, i.e. everything after the page header
 /// (bytes 2.. of a page_0 page, 4.. of a subpage), and all three have the

@@ -80,6 +80,43 @@ pub enum Op {
     },
     /// Every device's metrics in Prometheus' text format.
     Metrics,
+    /// Tape libraries: what is where.
+    LibraryStatus {
+        /// Only this library.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        library: Option<String>,
+    },
+    /// Create a blank cartridge image in a library's directory.
+    LibraryCreate {
+        /// The library.
+        library: String,
+        /// Its barcode (and image name).
+        barcode: String,
+        /// Capacity in bytes; default: the library's `cartridge_size`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+        /// Put it in a mail slot too.
+        #[serde(default)]
+        import: bool,
+    },
+    /// Put a cartridge into a mail slot.
+    LibraryImport {
+        /// The library.
+        library: String,
+        /// The cartridge.
+        barcode: String,
+        /// The mail slot, from 1; default: the first empty one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mail_slot: Option<u16>,
+    },
+    /// Take the cartridge out of a mail slot.
+    LibraryExport {
+        /// The library.
+        library: String,
+        /// The mail slot, from 1; default: the first full one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mail_slot: Option<u16>,
+    },
 }
 
 /// Which devices a reload applies to.

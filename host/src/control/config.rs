@@ -21,6 +21,16 @@
 //! size = "64M"
 //! backing = "/var/lib/tcmu-wasm/disk0.img"
 //! export = "loopback"      # "loopback", "iscsi" or "none"
+//!
+//! [[library]]              # a tape library over devices above (docs/vtl.md)
+//! name = "vtl0"
+//! changer = "changer0"     # a [[device]] with the changer handler
+//! drives = ["tape0", "tape1"]  # [[device]]s with the tape handler, element order
+//! slots = 8
+//! mail_slots = 1
+//! directory = "/var/lib/tcmu-wasm/vtl0"  # cartridge images and library.json
+//! cartridge_size = "64M"   # capacity of the cartridges created below
+//! cartridges = ["E01001L5", "E01002L5"]  # created if missing, in slots 1.. on first start
 //! ```
 
 use std::collections::HashSet;
@@ -49,6 +59,89 @@ pub struct ServeConfig {
     /// The devices.
     #[serde(rename = "device", default)]
     pub devices: Vec<DeviceConfig>,
+    /// Tape libraries over some of the devices.
+    #[serde(rename = "library", default)]
+    pub libraries: Vec<LibraryConfig>,
+}
+
+/// One tape library: a changer device, its drives and its cartridges.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibraryConfig {
+    /// The library's name (for `ctl library`).
+    pub name: String,
+    /// The `[[device]]` that is its medium changer.
+    pub changer: String,
+    /// The `[[device]]`s that are its drives, in element order (the first
+    /// is data transfer element 0001h).
+    pub drives: Vec<String>,
+    /// Storage slots.
+    pub slots: u16,
+    /// Mail slots (import/export elements).
+    #[serde(default)]
+    pub mail_slots: u16,
+    /// Where the cartridge images (`<BARCODE>.tape`) and `library.json` live.
+    pub directory: PathBuf,
+    /// Capacity of cartridges created for `cartridges` (and by `ctl library
+    /// create` without a size).
+    #[serde(default = "default_cartridge_size")]
+    pub cartridge_size: Size,
+    /// Barcodes: each image is created (blank) if missing, and on the
+    /// library's first start they fill the slots from slot 1 in order.
+    #[serde(default)]
+    pub cartridges: Vec<String>,
+    /// Barcodes whose write-protect tab is set.
+    #[serde(default)]
+    pub write_protected: Vec<String>,
+}
+
+fn default_cartridge_size() -> Size {
+    Size(64 << 20)
+}
+
+/// Smallest cartridge: the image header and a little tape.
+pub const MIN_CARTRIDGE_SIZE: u64 = 1 << 20;
+
+impl LibraryConfig {
+    /// Check what can be checked without the devices.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let ctx = |msg: String| anyhow::anyhow!("library {:?}: {msg}", self.name);
+        let ok_name = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        anyhow::ensure!(ok_name, "library name {:?}: use 1-64 letters, digits, '-', '_' or '.'", self.name);
+        let drives = u16::try_from(self.drives.len()).unwrap_or(u16::MAX);
+        super::library::Layout::new(drives, self.mail_slots, self.slots).map_err(ctx)?;
+        let mut seen = HashSet::new();
+        for d in std::iter::once(&self.changer).chain(&self.drives) {
+            if !seen.insert(d) {
+                return Err(ctx(format!("device {d:?} is named twice")));
+            }
+        }
+        if !self.directory.is_absolute() {
+            return Err(ctx(format!("directory {} must be an absolute path", self.directory.display())));
+        }
+        if self.cartridge_size.0 < MIN_CARTRIDGE_SIZE || !self.cartridge_size.0.is_multiple_of(4096) {
+            return Err(ctx(format!(
+                "cartridge_size {} must be a multiple of 4096 bytes, at least {MIN_CARTRIDGE_SIZE}",
+                self.cartridge_size.0
+            )));
+        }
+        let mut barcodes = HashSet::new();
+        for b in &self.cartridges {
+            super::library::check_barcode(b).map_err(ctx)?;
+            if !barcodes.insert(b) {
+                return Err(ctx(format!("cartridge {b} is listed twice")));
+            }
+        }
+        if self.cartridges.len() > usize::from(self.slots) {
+            return Err(ctx(format!("{} cartridges do not fit {} slots", self.cartridges.len(), self.slots)));
+        }
+        for b in &self.write_protected {
+            super::library::check_barcode(b).map_err(ctx)?;
+        }
+        Ok(())
+    }
 }
 
 /// Daemon-wide settings.
@@ -141,7 +234,7 @@ pub enum Export {
 }
 
 /// A size written as `"64M"` or as a number of bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(transparent)]
 pub struct Size(pub u64);
 
@@ -171,7 +264,9 @@ pub struct DeviceConfig {
     /// The handler's config string.
     #[serde(default)]
     pub config: String,
-    /// Device size.
+    /// Device size: of the backing store; devices without one (tape
+    /// drives, changers) may leave it out.
+    #[serde(default)]
     pub size: Size,
     /// Host file granted to the handler as its store.
     pub backing: Option<PathBuf>,
@@ -264,6 +359,31 @@ impl ServeConfig {
                 a.check_not_sharing_with(b)?;
             }
         }
+        let mut in_library = HashSet::new();
+        let mut library_names = HashSet::new();
+        for l in &self.libraries {
+            l.validate()?;
+            anyhow::ensure!(library_names.insert(&l.name), "library name {:?} is used twice", l.name);
+            for member in std::iter::once(&l.changer).chain(&l.drives) {
+                anyhow::ensure!(
+                    self.devices.iter().any(|d| &d.name == member),
+                    "library {:?}: there is no [[device]] named {member:?}",
+                    l.name
+                );
+                anyhow::ensure!(in_library.insert(member), "device {member:?} is in two libraries");
+            }
+        }
+        for (i, a) in self.libraries.iter().enumerate() {
+            for b in &self.libraries[..i] {
+                anyhow::ensure!(
+                    normalize(&a.directory) != normalize(&b.directory),
+                    "libraries {:?} and {:?} share the directory {}",
+                    b.name,
+                    a.name,
+                    a.directory.display()
+                );
+            }
+        }
         if let Some(group) = &self.control.group {
             anyhow::ensure!(!group.is_empty(), "control.group must name a group");
         }
@@ -288,7 +408,7 @@ impl DeviceConfig {
             && !d.name.starts_with('.');
         anyhow::ensure!(ok_name, "device name {:?}: use 1-64 letters, digits, '-', '_' or '.'", d.name);
         let ctx = |msg: String| anyhow::anyhow!("device {:?}: {msg}", d.name);
-        if d.size.0 == 0 || !d.size.0.is_multiple_of(512) {
+        if !d.size.0.is_multiple_of(512) || (d.size.0 == 0 && d.backing.is_some()) {
             return Err(ctx(format!("size {} must be a non-zero multiple of 512 bytes", d.size.0)));
         }
         if let Some(b) = &d.backing

@@ -162,6 +162,28 @@ pub fn format_handlers(report: &HandlersReport) -> String {
     out
 }
 
+/// The `library status` listing: one line per element, like `mtx status`.
+pub fn format_libraries(libraries: &[super::libraries::LibraryStatus]) -> String {
+    let mut out = String::new();
+    for l in libraries {
+        let _ = writeln!(out, "library {} (changer {}, cartridges in {})", l.name, l.changer, l.directory.display());
+        for e in &l.elements {
+            if e.kind == "picker" {
+                continue;
+            }
+            let what = match (&e.barcode, e.source) {
+                (Some(b), Some(src)) if e.kind == "drive" => format!("{b} (from {src:#06x})"),
+                (Some(b), _) => b.clone(),
+                (None, _) => "empty".into(),
+            };
+            let wp = if e.write_protected { " [write-protected]" } else { "" };
+            let device = e.device.as_deref().map(|d| format!(" [{d}]")).unwrap_or_default();
+            let _ = writeln!(out, "  {:<9} {:>3}  {:#06x}  {what}{wp}{device}", e.kind, e.number, e.address);
+        }
+    }
+    out
+}
+
 /// The `reload` results; the second value says whether all succeeded.
 pub fn format_reload(report: &ReloadReport) -> (String, bool) {
     let mut out = String::new();

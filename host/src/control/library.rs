@@ -9,8 +9,9 @@
 //! backup software all handle: drives from 0001h, the picker at 02F0h,
 //! mail slots from 0300h, storage slots from 0400h.
 //!
-//! Not wired into the registry and config yet (issue 7, slice 5): this
-//! module is the model and its rules, tested on its own.
+//! The registry builds one per `[[library]]` table, with a [`DriveLink`]
+//! over the drives' devices; `tcmu-wasm ctl library` reaches it through
+//! the control socket.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -152,6 +153,8 @@ pub struct Library {
     layout: Layout,
     directory: PathBuf,
     link: Arc<dyn DriveLink>,
+    /// Each drive's unit serial number (DVCID in READ ELEMENT STATUS).
+    drive_serials: Vec<String>,
     inner: Mutex<Inner>,
 }
 
@@ -217,10 +220,57 @@ impl Library {
             layout,
             directory: directory.to_owned(),
             link,
+            drive_serials: Vec::new(),
             inner: Mutex::new(Inner { contents, prevent_removal: false, next_load_id: 1 }),
         };
         library.save(&library.lock().contents)?;
         Ok(library)
+    }
+
+    /// Report `serials` as the drives' identifiers (DVCID), by drive index.
+    pub fn with_drive_serials(mut self, serials: Vec<String>) -> Self {
+        self.drive_serials = serials;
+        self
+    }
+
+    /// Set or clear the write-protect tab of `barcode` (takes effect at
+    /// its next load).
+    pub fn set_write_protected(&self, barcode: &str, protected: bool) -> Result<(), String> {
+        check_barcode(barcode)?;
+        let mut inner = self.lock();
+        let mut contents = inner.contents.clone();
+        contents.write_protected.retain(|b| b != barcode);
+        if protected {
+            contents.write_protected.push(barcode.to_owned());
+            contents.write_protected.sort();
+        }
+        if contents != inner.contents {
+            self.save(&contents)?;
+            inner.contents = contents;
+        }
+        Ok(())
+    }
+
+    /// Put back the cartridge the contents say drive `index` holds (after
+    /// a restart, or when the drive's device comes up again). Returns its
+    /// barcode, `None` for an empty drive.
+    pub fn restore_drive(&self, index: u16, deadline: Instant) -> Result<Option<String>, String> {
+        let mut inner = self.lock();
+        let address = FIRST_DRIVE + index;
+        let Some(placed) = inner.contents.elements.get(&address).cloned() else { return Ok(None) };
+        let medium = self.medium(&mut inner, &placed.barcode).map_err(|e| e.to_string())?;
+        self.link.load(index, medium, deadline)?;
+        Ok(Some(placed.barcode))
+    }
+
+    /// The directory of the cartridge images.
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    /// Whether `barcode` is write-protected.
+    pub fn is_write_protected(&self, barcode: &str) -> bool {
+        self.lock().contents.write_protected.iter().any(|b| b == barcode)
     }
 
     /// The library's name.
@@ -304,6 +354,10 @@ impl Library {
         if inner.contents.elements.contains_key(&destination) {
             return Err(MoveError::DestinationFull);
         }
+        if to == ElementKind::ImportExport && source != destination && inner.prevent_removal {
+            // The mail slots are locked: nothing goes out to the operator.
+            return Err(MoveError::RemovalPrevented);
+        }
         if from == ElementKind::DataTransfer {
             // Whether or not the initiator unloaded it first (`mtx unload`
             // is used both ways), the drive lets go of the medium now.
@@ -383,6 +437,20 @@ pub fn image_path(directory: &Path, barcode: &str) -> PathBuf {
     directory.join(format!("{barcode}.tape"))
 }
 
+/// Create a blank cartridge: a sparse image of `size` bytes of zeroes (the
+/// tape handler formats it with its first write). Refuses to replace an
+/// existing image. Returns its path.
+pub fn create_cartridge(directory: &Path, barcode: &str, size: u64) -> Result<PathBuf, String> {
+    check_barcode(barcode)?;
+    let path = image_path(directory, barcode);
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => format!("cartridge {barcode} exists already ({})", path.display()),
+        _ => format!("creating {}: {e}", path.display()),
+    })?;
+    file.set_len(size).and_then(|()| file.sync_all()).map_err(|e| format!("sizing {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 impl LibraryPort for Library {
     fn elements(&self) -> Vec<Element> {
         let inner = self.lock();
@@ -396,7 +464,12 @@ impl LibraryPort for Library {
                     kind,
                     barcode: placed.map(|p| p.barcode.clone()),
                     source: placed.and_then(|p| p.source),
-                    drive_serial: None,
+                    drive_serial: match kind {
+                        ElementKind::DataTransfer => {
+                            self.drive_serials.get(usize::from(address - FIRST_DRIVE)).cloned()
+                        }
+                        _ => None,
+                    },
                     imported: placed.is_some_and(|p| p.imported),
                 }
             })

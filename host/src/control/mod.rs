@@ -16,6 +16,7 @@ pub mod api;
 pub mod config;
 pub mod ctl;
 pub mod identity;
+pub mod libraries;
 pub mod library;
 pub mod metrics_http;
 pub mod platform;

@@ -20,6 +20,9 @@ pub struct KernelPlatform {
     settings: DaemonSettings,
 }
 
+/// `dev_size` given to LIO for a device without a store.
+const NO_STORE_DEV_SIZE: u64 = 1 << 20;
+
 impl KernelPlatform {
     /// Devices go on HBA `settings.hba`.
     pub fn new(settings: DaemonSettings) -> Self {
@@ -31,7 +34,10 @@ impl KernelPlatform {
             hba: self.settings.hba,
             name: d.name.clone(),
             dev_config: format!("{SUBTYPE}/{}", d.name),
-            size: d.size.0,
+            // LIO wants a size even for devices without a store (tapes,
+            // changers): it only feeds the READ CAPACITY LIO never answers
+            // for a passthrough backstore.
+            size: if d.size.0 == 0 { NO_STORE_DEV_SIZE } else { d.size.0 },
             hw_max_sectors: d.hw_max_sectors,
             max_data_area_mb: d.max_data_area_mb,
             cmd_time_out: d.cmd_time_out,

@@ -66,7 +66,7 @@ pub struct OpError {
 }
 
 impl OpError {
-    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(super) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self { kind, message: message.into() }
     }
 
@@ -75,7 +75,7 @@ impl OpError {
     }
 }
 
-type OpResult<T> = Result<T, OpError>;
+pub(super) type OpResult<T> = Result<T, OpError>;
 
 /// Where a device is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +124,11 @@ impl Slot {
         &self.metrics
     }
 
+    /// The running device, if it is running.
+    pub(crate) fn handle(&self) -> Option<Arc<DeviceHandle>> {
+        self.lock().handle.clone().filter(|h| !h.is_finished())
+    }
+
     fn try_op(&self) -> OpResult<MutexGuard<'_, ()>> {
         self.op.try_lock().map_err(|_| {
             OpError::new(ErrorKind::Busy, format!("device {:?} is busy with another operation", self.cfg.name))
@@ -169,6 +174,8 @@ pub struct Registry {
     /// Configured devices that failed to come up at start, with the reason
     /// (shown by `status` until added again or removed).
     failures: Mutex<BTreeMap<String, (DeviceConfig, String)>>,
+    /// Tape libraries, by name (see `libraries.rs`).
+    pub(super) libraries: Mutex<BTreeMap<String, Arc<super::libraries::LibraryEntry>>>,
 }
 
 impl Registry {
@@ -186,6 +193,7 @@ impl Registry {
             codes: Mutex::default(),
             handler_dirs: handlers::search_path(),
             failures: Mutex::default(),
+            libraries: Mutex::default(),
         })
     }
 
@@ -382,8 +390,7 @@ impl Registry {
             backing,
             limits,
             metrics: slot.metrics.clone(),
-            // Libraries are not wired into the registry yet (issue 7, slice 5).
-            library: None,
+            library: self.changer_library(name),
         };
         let (handle, ready) = DeviceHandle::spawn(name, ring, doorbell, slot.metrics.clone(), move || {
             Ok(Box::new(SandboxedDevice::open(code, spec)?) as Box<dyn Backend>)
@@ -404,10 +411,14 @@ impl Registry {
                 return Err(DeviceError::Timeout { what: "open", after: self.deadlines.event });
             }
         }
-        let mut inner = slot.lock();
-        inner.handle = Some(Arc::new(handle));
-        inner.phase = Phase::Serving;
-        tracing::info!(device = name, handler = %inner.code.info().name, "device serving");
+        {
+            let mut inner = slot.lock();
+            inner.handle = Some(Arc::new(handle));
+            inner.phase = Phase::Serving;
+            tracing::info!(device = name, handler = %inner.code.info().name, "device serving");
+        }
+        // A library drive gets back the cartridge its library says it holds.
+        self.restore_library_drive(name);
         Ok(())
     }
 

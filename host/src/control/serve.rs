@@ -112,6 +112,13 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         super::metrics_http::start(addr, registry.clone())?;
     }
 
+    // Libraries first: a changer gets its library when its device comes up,
+    // and a drive its cartridge.
+    for library in &cfg.libraries {
+        if let Err(e) = registry.add_library(library.clone(), &cfg.devices) {
+            tracing::error!(library = %library.name, error = %format!("{e:#}"), "library not available");
+        }
+    }
     let started = Instant::now();
     let failed = bring_up(&registry, &cfg.devices);
     tracing::info!(

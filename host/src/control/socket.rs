@@ -245,7 +245,7 @@ fn handle_line(server: &Server, caller: Caller, line: &[u8]) -> Response {
     let op_name = op_name(&request.op);
     let response = execute(server, caller, request.op);
     let level_ok = response.ok;
-    if op_name != "status" && op_name != "metrics" && op_name != "handlers" {
+    if !matches!(op_name, "status" | "metrics" | "handlers" | "library-status") {
         let message = response.error.as_ref().map(|e| e.message.as_str()).unwrap_or("");
         if level_ok {
             tracing::info!(uid = caller.uid, pid = caller.pid, op = op_name, "control: done");
@@ -265,6 +265,10 @@ fn op_name(op: &Op) -> &'static str {
         Op::Reload { .. } => "reload",
         Op::Reset { .. } => "reset",
         Op::Metrics => "metrics",
+        Op::LibraryStatus { .. } => "library-status",
+        Op::LibraryCreate { .. } => "library-create",
+        Op::LibraryImport { .. } => "library-import",
+        Op::LibraryExport { .. } => "library-export",
     }
 }
 
@@ -315,6 +319,16 @@ fn execute(server: &Server, caller: Caller, op: Op) -> Response {
             }
             let name = cfg.name.clone();
             answer(registry.add(cfg).and_then(|()| registry.status(Some(&name))).map(|r| json(&r)))
+        }
+        Op::LibraryStatus { library } => answer(registry.library_status(library.as_deref()).map(|r| json(&r))),
+        Op::LibraryCreate { library, barcode, size, import } => {
+            answer(registry.library_create(&library, &barcode, size, import).map(|r| json(&r)))
+        }
+        Op::LibraryImport { library, barcode, mail_slot } => {
+            answer(registry.library_import(&library, &barcode, mail_slot).map(|r| json(&r)))
+        }
+        Op::LibraryExport { library, mail_slot } => {
+            answer(registry.library_export(&library, mail_slot).map(|r| json(&r)))
         }
         Op::Remove { device } => answer(registry.remove(&device).map(|()| serde_json::json!({ "removed": device }))),
         Op::Reset { device } => answer(registry.reset(&device).map(|()| serde_json::json!({ "reset": device }))),

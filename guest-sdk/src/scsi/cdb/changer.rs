@@ -119,7 +119,8 @@ impl PositionToElement {
 }
 
 /// INITIALIZE ELEMENT STATUS (07h) and INITIALIZE ELEMENT STATUS WITH
-/// RANGE (E7h).
+/// RANGE (37h in SMC-3; E7h, its vendor-specific code before, which mhvtl
+/// and older libraries take).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InitializeElementStatus {
     /// The element range, for WITH RANGE with RANGE set: (first, count).
@@ -127,10 +128,10 @@ pub struct InitializeElementStatus {
 }
 
 impl InitializeElementStatus {
-    /// Decode INITIALIZE ELEMENT STATUS (6 bytes) or, for opcode E7h, WITH
-    /// RANGE (10 bytes).
+    /// Decode INITIALIZE ELEMENT STATUS (6 bytes) or, for opcodes 37h and
+    /// E7h, WITH RANGE (10 bytes).
     pub fn parse(cdb: &[u8]) -> Result<Self, Sense> {
-        if cdb.first() == Some(&0xe7) {
+        if matches!(cdb.first(), Some(&(0x37 | 0xe7))) {
             let c = fixed_len::<10>(cdb)?;
             let range = bit(c[1], 0).then(|| (get_be16(&c[2..]), get_be16(&c[6..])));
             return Ok(Self { range });
