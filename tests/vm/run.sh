@@ -28,7 +28,9 @@ usage() {
 
 Suites (one VM boot each, in order): baseline (Debian's tcmu-runner, qcow
   handler on a raw image), tcmu-wasm (tcmu-wasm serve --config FILE),
-  exec (--exec CMD: the prelude, then CMD).
+  vtl (the tape library of examples/vtl.toml with mtx, mt-st, tar, btape,
+  amtapetype), compare (benchmark), exec (--exec CMD: the prelude, then
+  CMD). "a+b" runs suites a and b in one boot.
 Environment: VM_SUITES (comma list), VM_ISCSI=1, VM_ISCSI_TESTS (default
   SCSI), VM_TIMEOUT, VM_INSTALL=0, VM_VERBOSE=1, VM_MEM, VM_SMP, VM_WORK,
   KERNEL_PKG, TCMU_WASM_BIN, TCMU_WASM_CONFIG, TCMU_WASM_ARGS, TCMU_WASM_WAIT,
@@ -58,7 +60,10 @@ if [ ${#SUITES[@]} -eq 0 ]; then
     IFS=',' read -r -a SUITES <<<"${VM_SUITES:-baseline}"
 fi
 for s in "${SUITES[@]}"; do
-    [ -f "$HERE/guest/suites/$s.sh" ] || { echo "run.sh: no suite '$s' (tests/vm/guest/suites/$s.sh)" >&2; exit 2; }
+    # "a+b": suites a and b in one boot, in order.
+    for part in ${s//+/ }; do
+        [ -f "$HERE/guest/suites/$part.sh" ] || { echo "run.sh: no suite '$part' (tests/vm/guest/suites/$part.sh)" >&2; exit 2; }
+    done
 done
 # The guest sees the host's tree at the same absolute paths.
 for v in TCMU_WASM_BIN TCMU_WASM_CONFIG; do
@@ -79,7 +84,7 @@ die() { log "error: $*"; exit 2; }
 
 # ---------------------------------------------------------------- 1. tools --
 PKGS=(qemu-system-x86 busybox-static cpio kmod sg3-utils lsscsi libiscsi-bin
-      e2fsprogs tcmu-runner fio)
+      e2fsprogs tcmu-runner fio mt-st mtx bacula-sd amanda-server libencode-locale-perl)
 install_tools() {
     local missing=() p
     for p in "${PKGS[@]}"; do
@@ -224,7 +229,7 @@ run_suite() {
         printf 'VM_GUEST_TIMEOUT=%q\n' "$((TIMEOUT - 45))"
         local v
         for v in TCMU_WASM_BIN TCMU_WASM_CONFIG TCMU_WASM_ARGS TCMU_WASM_WAIT \
-                 TCMU_WASM_PRECREATE TCMU_WASM_SIGTERM VM_EXEC \
+                 TCMU_WASM_PRECREATE TCMU_WASM_SIGTERM VM_EXEC VTL_CONFIG \
                  VM_DISK_SIZE VM_SEQ_MB VM_RAND_SECS VM_QUICK RUST_LOG RUST_BACKTRACE; do
             [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
         done

@@ -21,6 +21,8 @@ use crate::sense::{SAVING_PARAMETERS_NOT_SUPPORTED, Sense};
 
 /// Mode page codes.
 pub mod page_code {
+    /// Vendor specific (no page format); see [`mode_sense_data`](super::mode_sense_data).
+    pub const VENDOR_SPECIFIC: u8 = 0x00;
     /// Read-write error recovery.
     pub const READ_WRITE_ERROR_RECOVERY: u8 = 0x01;
     /// Caching (SBC).
@@ -223,6 +225,12 @@ fn select_pages<'p>(request: &ModeSense, pages: &'p [ModePage]) -> Result<Vec<&'
         };
     }
     let matching: Vec<_> = pages.iter().filter(|p| p.code == request.page_code).collect();
+    if matching.is_empty() && request.page_code == page_code::VENDOR_SPECIFIC && request.subpage_code == 0 {
+        // Page 00h is vendor specific and needs no page format: a device
+        // without one returns the header and block descriptor alone, which
+        // is what the st driver asks for to learn density and block size.
+        return Ok(Vec::new());
+    }
     if matching.is_empty() {
         return Err(Sense::invalid_cdb_field(2, Some(5)));
     }
@@ -335,6 +343,12 @@ mod tests {
         let d =
             mode_sense_data(&request(ModeForm::Six, page_code::CONTROL, ALL_SUBPAGES), HEADER, None, &pages()).unwrap();
         assert_eq!(d.len(), 4 + 12 + 8);
+    }
+
+    #[test]
+    fn page_zero_without_such_a_page_is_header_and_block_descriptor() {
+        let d = mode_sense_data(&request(ModeForm::Six, 0, 0), HEADER, Some(DISK), &pages()).unwrap();
+        assert_eq!((d.len(), d[0], d[3]), (12, 11, 8));
     }
 
     #[test]

@@ -15,15 +15,18 @@ pub struct Density {
     pub bits_per_mm: u32,
     /// Tracks.
     pub tracks: u16,
+    /// The mode header's MEDIUM TYPE for a data cartridge of this
+    /// generation, as LTO drives report it (tapeinfo prints it).
+    pub medium_type: u8,
 }
 
 /// LTO generations 5 to 9, which Linux's mt-st and sg3_utils name.
 pub const ALL: [Density; 5] = [
-    Density { code: 0x58, name: "LTO-5", nominal_mb: 1_500_000, bits_per_mm: 15142, tracks: 1280 },
-    Density { code: 0x5a, name: "LTO-6", nominal_mb: 2_500_000, bits_per_mm: 15142, tracks: 2176 },
-    Density { code: 0x5c, name: "LTO-7", nominal_mb: 6_000_000, bits_per_mm: 19107, tracks: 3584 },
-    Density { code: 0x5e, name: "LTO-8", nominal_mb: 12_000_000, bits_per_mm: 20669, tracks: 6656 },
-    Density { code: 0x60, name: "LTO-9", nominal_mb: 18_000_000, bits_per_mm: 20669, tracks: 8960 },
+    Density { code: 0x58, name: "LTO-5", nominal_mb: 1_500_000, bits_per_mm: 15142, tracks: 1280, medium_type: 0x58 },
+    Density { code: 0x5a, name: "LTO-6", nominal_mb: 2_500_000, bits_per_mm: 15142, tracks: 2176, medium_type: 0x68 },
+    Density { code: 0x5c, name: "LTO-7", nominal_mb: 6_000_000, bits_per_mm: 19107, tracks: 3584, medium_type: 0x78 },
+    Density { code: 0x5e, name: "LTO-8", nominal_mb: 12_000_000, bits_per_mm: 20669, tracks: 6656, medium_type: 0x88 },
+    Density { code: 0x60, name: "LTO-9", nominal_mb: 18_000_000, bits_per_mm: 20669, tracks: 8960, medium_type: 0x98 },
 ];
 
 /// The density of a drive whose config names none.

@@ -87,7 +87,11 @@ impl TapeDrive {
     fn mode_header(&self) -> ModeHeader {
         let write_protect =
             if self.loaded_tape().is_some_and(|t| t.write_protected()) { DEVICE_SPECIFIC_WP } else { 0 };
-        ModeHeader { medium_type: 0, device_specific: write_protect | (self.settings.buffered_mode & 0x07) << 4 }
+        let medium_type = match self.loaded_tape() {
+            Some(_) => density::by_code(self.settings.density).map_or(0, |d| d.medium_type),
+            None => 0,
+        };
+        ModeHeader { medium_type, device_specific: write_protect | (self.settings.buffered_mode & 0x07) << 4 }
     }
 
     /// MODE SENSE(6/10).

@@ -10,19 +10,23 @@ if [ -f /vmresults/job.env ]; then set -a; . /vmresults/job.env; set +a; fi
 . "$GUEST_DIR/lib/lio.sh"
 . "$GUEST_DIR/lib/clients.sh"
 
-suite_file=$GUEST_DIR/suites/$VM_SUITE.sh
 vm_say "suite $VM_SUITE, kernel $(uname -r), uptime $(uptime_s)s"
 result boot.uptime_at_suite "$(uptime_s)" s
 
 run_check prelude vm_prelude || vm_say "prelude failed; continuing so the failures show"
 
-if [ -f "$suite_file" ]; then
-    # shellcheck source=/dev/null
-    . "$suite_file"
-    suite_main
-else
-    check_fail suite.exists "no suite file $suite_file"
-fi
+# "a+b": several suites in this one boot, in order.
+for part in ${VM_SUITE//+/ }; do
+    suite_file=$GUEST_DIR/suites/$part.sh
+    if [ -f "$suite_file" ]; then
+        vm_say "suite part $part, uptime $(uptime_s)s"
+        # shellcheck source=/dev/null
+        . "$suite_file"
+        suite_main
+    else
+        check_fail suite.exists "no suite file $suite_file"
+    fi
+done
 
 result suite.uptime_at_end "$(uptime_s)" s
 echo "VM: suite-done" >>"$VM_RESULTS"
