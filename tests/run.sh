@@ -5,12 +5,14 @@
 #   1. one release build of the whole workspace, then every Rust test in it
 #      (ring + simulator properties, sandbox containment, hot reload, control
 #      socket, file handler conformance through wasm, SDK, handler);
-#   2. `tcmu-wasm check --handler file`, the conformance suite as a user runs it;
+#   2. `tcmu-wasm check --handler file|tape|changer`, the conformance suites as
+#      a user runs them;
 #   3. the real-kernel VM suites (tests/vm/run.sh): Debian's kernel under qemu,
 #      our daemon serving disks through LIO to real SCSI clients (sg3_utils,
 #      dd, mkfs/e2fsck, resize, kill -9 + restart, the control socket, hot
-#      reload under fio, libiscsi's iscsi-test-cu over LIO iSCSI), then the
-#      side-by-side throughput run against tcmu-runner.
+#      reload under fio, libiscsi's iscsi-test-cu over LIO iSCSI), the tape
+#      library of examples/vtl.toml with mtx, mt-st, tar, dd, sg3_utils and
+#      Bacula's btape, then the side-by-side throughput run against tcmu-runner.
 # Set TCMU_WASM_SKIP_VM=1 to skip step 3 (e.g. on a laptop without qemu),
 # TCMU_WASM_SKIP_LINT=1 to skip step 0.
 set -euo pipefail
@@ -39,10 +41,14 @@ fi
 cargo build --workspace --release --all-targets
 cargo test --workspace --release
 target/release/tcmu-wasm check --handler file --config serial=ci0
+target/release/tcmu-wasm check --handler tape
+target/release/tcmu-wasm check --handler changer
 
 if [ "${TCMU_WASM_SKIP_VM:-0}" = 1 ]; then
     echo "tests/run.sh: VM suite skipped (TCMU_WASM_SKIP_VM=1)"
     exit 0
 fi
-tests/vm/run.sh --suite tcmu-wasm --iscsi
+# The disks and the tape library in one boot (the library's suite takes
+# about 8 minutes under emulation, btape's test half of it).
+tests/vm/run.sh --suite tcmu-wasm+vtl --iscsi --timeout 2100
 tests/vm/run.sh --suite compare

@@ -1,12 +1,26 @@
 //! `tcmu-wasm check`: run the conformance suite for a handler's device
 //! type against the handler, served through the simulated kernel and the
 //! real ring, device loop and sandbox.
+//!
+//! - A disk gets a temporary backing file of `size` bytes.
+//! - A tape drive starts empty; the suite has a temporary blank cartridge
+//!   of `size` bytes loaded into it (and reloaded write-protected), as a
+//!   library would. Unless the config sets `early_warning=`, the drive is
+//!   told to warn `size / 16` bytes before the end, and the suite is told
+//!   the same.
+//! - A changer gets a temporary library ([`CHANGER_LAYOUT`]) whose drives
+//!   are not devices: loads and unloads succeed without one.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use tcmu_conformance::{CheckOutcome, DiskParams, ScsiTarget};
+use anyhow::Context;
+use tcmu_conformance::{ChangerParams, CheckOutcome, DiskParams, ScsiTarget, TapeParams, TapeTarget};
 
 use crate::backing::BackingFile;
+use crate::control::library::{self, DriveLink, Layout, Library};
+use crate::device::{Backend, Medium, MediumChange};
 use crate::sandbox::{DeviceSpec, HandlerCode, Limits, SandboxedDevice};
 use crate::sim::{SimConfig, SimDevice};
 use tcmu_guest_sdk::DeviceType;
@@ -16,11 +30,20 @@ use tcmu_guest_sdk::DeviceType;
 pub struct CheckOptions {
     /// The handler's config string.
     pub config: String,
-    /// Size of the temporary backing store.
+    /// Size of the temporary backing store (a tape drive's cartridge).
     pub size: u64,
     /// Sandbox limits.
     pub limits: Limits,
 }
+
+/// The library a changer is checked with: (drives, mail slots, slots).
+pub const CHANGER_LAYOUT: (u16, u16, u16) = (2, 1, 6);
+/// The cartridges in it at the start: (barcode, slot index).
+pub const CHANGER_CARTRIDGES: [(&str, u16); 3] = [("CHK001L5", 0), ("CHK002L5", 1), ("CHK003L5", 2)];
+/// The barcode of a tape drive's cartridge.
+const TAPE_BARCODE: &str = "CHKTAPE1";
+/// How long a medium change may take.
+const MEDIUM_DEADLINE: Duration = Duration::from_secs(60);
 
 impl ScsiTarget for SimDevice {
     fn execute(&mut self, cdb: &[u8], data_out: &[u8], data_in_len: u32) -> Result<tcmu_conformance::Response, String> {
@@ -33,9 +56,30 @@ impl ScsiTarget for SimDevice {
     }
 }
 
-/// Serve `code` from a fresh temporary backing file and run its suite.
-/// Returns one outcome per check.
+/// Serve `code` on the simulator with what its device type needs and run
+/// its suite. Returns one outcome per check.
 pub fn run(code: Arc<HandlerCode>, opts: &CheckOptions) -> anyhow::Result<Vec<CheckOutcome>> {
+    match code.info().device_type {
+        DeviceType::Disk => run_disk(code, opts),
+        DeviceType::Tape => run_tape(code, opts),
+        DeviceType::Changer => run_changer(code, opts),
+        other => anyhow::bail!("no conformance suite for {other:?} handlers yet"),
+    }
+}
+
+/// The simulated kernel the suites run on: 16 MiB of data area.
+fn sim_config() -> SimConfig {
+    SimConfig { data_blocks: 4096, ..SimConfig::default() }
+}
+
+/// Start the handler on the simulator with `spec`.
+fn start(code: Arc<HandlerCode>, spec: DeviceSpec) -> anyhow::Result<SimDevice> {
+    let name = spec.name.to_string();
+    SimDevice::start(sim_config(), &name, move || Ok(Box::new(SandboxedDevice::open(code, spec)?) as Box<dyn Backend>))
+}
+
+/// A disk over a fresh temporary backing file.
+fn run_disk(code: Arc<HandlerCode>, opts: &CheckOptions) -> anyhow::Result<Vec<CheckOutcome>> {
     let dir = tempfile::tempdir()?;
     let read_only = config_is_read_only(&opts.config);
     let path = dir.path().join("check.img");
@@ -44,20 +88,113 @@ pub fn run(code: Arc<HandlerCode>, opts: &CheckOptions) -> anyhow::Result<Vec<Ch
         std::fs::File::create(&path)?.set_len(opts.size)?;
     }
     let backing = Arc::new(BackingFile::open(&path, opts.size, read_only)?);
-    let kind = code.info().device_type;
-    let (config, limits) = (opts.config.clone(), opts.limits.clone());
-    let sim = SimConfig { data_blocks: 4096, ..SimConfig::default() };
-    let mut dev = SimDevice::start(sim, "check0", move || {
-        Ok(Box::new(SandboxedDevice::open(code, DeviceSpec::new("check0", &config, Some(backing), limits))?)
-            as Box<dyn crate::device::Backend>)
-    })?;
-    let outcomes = match kind {
-        DeviceType::Disk => {
-            let params = DiskParams { size_bytes: opts.size, block_size: block_size(&opts.config), read_only };
-            tcmu_conformance::disk_suite(&mut dev, &params)
+    let spec = DeviceSpec::new("check0", &opts.config, Some(backing), opts.limits.clone());
+    let mut dev = start(code, spec)?;
+    let params = DiskParams { size_bytes: opts.size, block_size: block_size(&opts.config), read_only };
+    let outcomes = tcmu_conformance::disk_suite(&mut dev, &params);
+    dev.stop()?;
+    Ok(outcomes)
+}
+
+/// A tape drive, empty at the start, and a blank cartridge for it.
+fn run_tape(code: Arc<HandlerCode>, opts: &CheckOptions) -> anyhow::Result<Vec<CheckOutcome>> {
+    let dir = tempfile::tempdir()?;
+    let image = library::create_cartridge(dir.path(), TAPE_BARCODE, opts.size).map_err(anyhow::Error::msg)?;
+    let (config, early_warning) = tape_config(&opts.config, opts.size)?;
+    let dev = start(code, DeviceSpec::new("check0", &config, None, opts.limits.clone()))?;
+    let mut drive = CheckDrive { dev, image, size: opts.size, next_load_id: 1 };
+    let params = TapeParams { capacity: opts.size, early_warning };
+    let outcomes = tcmu_conformance::tape_suite(&mut drive, &params);
+    drive.dev.stop()?;
+    Ok(outcomes)
+}
+
+/// The drive's config, with `early_warning=` added if the operator gave
+/// none, and the early-warning distance in bytes.
+fn tape_config(config: &str, size: u64) -> anyhow::Result<(String, u64)> {
+    let given = config_items(config).find_map(|(k, v)| (k == "early_warning").then_some(v));
+    match given {
+        Some(value) => {
+            let value = value.context("early_warning needs a value")?;
+            let bytes = crate::size::parse_size(value).map_err(anyhow::Error::msg).context("early_warning")?;
+            Ok((config.to_owned(), bytes))
         }
-        other => anyhow::bail!("no conformance suite for {other:?} handlers yet"),
-    };
+        None => {
+            let bytes = size / 16;
+            let separator = if config.trim().is_empty() { "" } else { "," };
+            Ok((format!("{config}{separator}early_warning={bytes}"), bytes))
+        }
+    }
+}
+
+/// The simulated drive and the cartridge the suite has loaded into it.
+struct CheckDrive {
+    dev: SimDevice,
+    image: PathBuf,
+    size: u64,
+    next_load_id: u64,
+}
+
+impl ScsiTarget for CheckDrive {
+    fn execute(&mut self, cdb: &[u8], data_out: &[u8], data_in_len: u32) -> Result<tcmu_conformance::Response, String> {
+        ScsiTarget::execute(&mut self.dev, cdb, data_out, data_in_len)
+    }
+}
+
+impl TapeTarget for CheckDrive {
+    fn load(&mut self, write_protected: bool) -> Result<(), String> {
+        let image = BackingFile::open(&self.image, self.size, write_protected)
+            .map_err(|e| format!("opening {}: {e}", self.image.display()))?;
+        let medium = Medium {
+            barcode: TAPE_BARCODE.into(),
+            write_protected,
+            load_id: self.next_load_id,
+            image: Arc::new(image),
+        };
+        self.next_load_id += 1;
+        self.dev.handle().change_medium(MediumChange::Load(medium), MEDIUM_DEADLINE).map_err(|e| format!("{e:#}"))?;
+        Ok(())
+    }
+
+    fn unload(&mut self) -> Result<(), String> {
+        self.dev.handle().change_medium(MediumChange::Unload, MEDIUM_DEADLINE).map_err(|e| format!("{e:#}"))?;
+        Ok(())
+    }
+}
+
+/// Drives that load and unload nothing: in `check` the changer is the
+/// device under test, and a library's drives are devices of their own.
+struct NoDrives;
+
+impl DriveLink for NoDrives {
+    fn load(&self, _index: u16, _medium: Medium, _deadline: Instant) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn unload(&self, _index: u16, _deadline: Instant) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A changer over a temporary library of [`CHANGER_LAYOUT`] holding
+/// [`CHANGER_CARTRIDGES`].
+fn run_changer(code: Arc<HandlerCode>, opts: &CheckOptions) -> anyhow::Result<Vec<CheckOutcome>> {
+    let dir = tempfile::tempdir()?;
+    let (drives, mail_slots, slots) = CHANGER_LAYOUT;
+    for (barcode, _) in CHANGER_CARTRIDGES {
+        library::create_cartridge(dir.path(), barcode, 1 << 20).map_err(anyhow::Error::msg)?;
+    }
+    let initial: Vec<(String, u16)> = CHANGER_CARTRIDGES.iter().map(|&(b, s)| (b.to_owned(), s)).collect();
+    let drive_serials: Vec<String> = (1..=drives).map(|i| format!("CHKDRV{i:02}")).collect();
+    let layout = Layout::new(drives, mail_slots, slots).map_err(anyhow::Error::msg)?;
+    let library = Library::open("check", layout, dir.path(), &initial, Arc::new(NoDrives))
+        .map_err(anyhow::Error::msg)?
+        .with_drive_serials(drive_serials.clone());
+    let mut spec = DeviceSpec::new("check0", &opts.config, None, opts.limits.clone());
+    spec.library = Some(Arc::new(library));
+    let mut dev = start(code, spec)?;
+    let params = ChangerParams { drives, mail_slots, slots, cartridges: initial, drive_serials };
+    let outcomes = tcmu_conformance::changer_suite(&mut dev, &params);
     dev.stop()?;
     Ok(outcomes)
 }
@@ -79,4 +216,17 @@ fn config_items(config: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
         Some((k, v)) => (k.trim(), Some(v.trim())),
         None => (item, None),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tape_config_adds_early_warning_unless_given() {
+        assert_eq!(tape_config("", 4 << 20).unwrap(), ("early_warning=262144".into(), 256 << 10));
+        assert_eq!(tape_config("serial=T", 16 << 20).unwrap(), ("serial=T,early_warning=1048576".into(), 1 << 20));
+        assert_eq!(tape_config("early_warning=512K", 4 << 20).unwrap(), ("early_warning=512K".into(), 512 << 10));
+        assert!(tape_config("early_warning", 4 << 20).is_err());
+    }
 }

@@ -408,7 +408,9 @@ mod dev {
     pub struct CheckArgs {
         #[command(flatten)]
         handler: HandlerArgs,
-        /// Size of the temporary backing store.
+        /// Size of the temporary backing store: a disk's medium, a tape
+        /// drive's cartridge (early warning `size`/16 before its end unless
+        /// the config sets `early_warning=`); a changer's library ignores it.
         #[arg(long, default_value = "16M", value_parser = parse_size)]
         size: u64,
     }
