@@ -34,6 +34,12 @@ pub const MAM_OFFSET: usize = 64;
 /// Bytes the header has for host-writable MAM attributes.
 pub const MAM_ROOM: usize = HEADER_LEN as usize - MAM_OFFSET;
 
+/// Most records the index holds (12 bytes each in guest memory, well
+/// inside the default memory cap even while the vectors grow). An image
+/// with more, hostile or not, reads up to here and then as damaged, and a
+/// full index takes no more writes: never an out-of-memory trap.
+pub const MAX_RECORDS: u64 = 4 << 20;
+
 /// MEDIUM ERROR, MEDIUM FORMAT CORRUPTED (03/31/00): a record or the
 /// header fails its check.
 pub const FORMAT_CORRUPTED: SenseCode = SenseCode::new(key::MEDIUM_ERROR, 0x31, 0x00);
@@ -298,7 +304,15 @@ impl Index {
     /// headers through `read(offset, len)` from the end of the header up
     /// to the first all-zero slot (end of data) or the first record that
     /// does not check out (damage: what precedes it stays readable).
-    pub fn scan<E>(size: u64, mut read: impl FnMut(u64, u32) -> Result<Vec<u8>, E>) -> Result<Self, E> {
+    pub fn scan<E>(size: u64, read: impl FnMut(u64, u32) -> Result<Vec<u8>, E>) -> Result<Self, E> {
+        Self::scan_at_most(size, MAX_RECORDS, read)
+    }
+
+    fn scan_at_most<E>(
+        size: u64,
+        max_records: u64,
+        mut read: impl FnMut(u64, u32) -> Result<Vec<u8>, E>,
+    ) -> Result<Self, E> {
         // Read ahead in windows while records are small, so a tape of
         // small fixed blocks does not take one host call per record.
         const WINDOW: u64 = 64 * 1024;
@@ -306,6 +320,10 @@ impl Index {
         let mut window: (u64, Vec<u8>) = (0, Vec::new());
         loop {
             let at = index.end;
+            if index.len() >= max_records {
+                index.damage = Some(format!("more than {max_records} records: this handler indexes no more"));
+                return Ok(index);
+            }
             if at + RECORD_HEADER_LEN > size {
                 return Ok(index); // the physical end: end of data, whatever is there
             }
@@ -421,6 +439,18 @@ mod tests {
         let index = scan(&img);
         assert_eq!(index.len(), 1);
         assert!(index.damage().unwrap().contains("past the end"));
+    }
+
+    #[test]
+    fn an_image_of_too_many_records_reads_as_damaged_past_the_limit() {
+        let recs = [(Kind::Filemark, 0); 10];
+        let img = image(&recs, 16384);
+        let index = Index::scan_at_most(img.len() as u64, 4, |at, len| {
+            Ok::<_, ()>(img[at as usize..][..len as usize].to_vec())
+        })
+        .unwrap();
+        assert_eq!(index.len(), 4);
+        assert!(index.damage().unwrap().contains("more than 4 records"));
     }
 
     #[test]

@@ -182,9 +182,10 @@ impl Tape {
         Ok(())
     }
 
-    /// Whether a record of `length` payload bytes fits before the physical end.
+    /// Whether a record of `length` payload bytes fits before the physical
+    /// end (and in the index).
     pub fn fits(&self, length: u32) -> bool {
-        self.index.end() + RecordHeader::footprint(length) <= self.size
+        self.index.len() < crate::format::MAX_RECORDS && self.index.end() + RecordHeader::footprint(length) <= self.size
     }
 
     /// Append a record at end of data (the position, after
