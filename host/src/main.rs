@@ -231,7 +231,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         d.device_type,
                         d.size,
                         d.export,
-                        if d.backing_exists { "" } else { ", backing to be created" }
+                        match (d.has_backing, d.backing_exists) {
+                            (false, _) => ", no backing store",
+                            (true, true) => "",
+                            (true, false) => ", backing to be created",
+                        }
                     );
                 }
                 println!("configuration OK");

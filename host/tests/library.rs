@@ -244,3 +244,23 @@ fn toml_of(cfg: &ServeConfig) -> String {
     }
     toml::to_string(&File { device: &cfg.devices, library: &cfg.libraries }).unwrap()
 }
+
+#[test]
+fn a_library_member_with_the_wrong_kind_of_handler_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.devices[2].handler = "changer".into(); // tape1, a drive
+    cfg.devices[2].config.clear();
+    let runtime = Runtime::new(Some(dir.path().join("cache"))).unwrap();
+    let platform = Arc::new(SimPlatform::new(SimConfig { data_blocks: 64, ..SimConfig::default() }));
+    let settings = DaemonSettings { instance_id: Some("library-test".into()), ..Default::default() };
+    let registry =
+        Registry::with_handler_dirs(runtime, settings, platform, vec![PathBuf::from(handlers::BUILT_HANDLERS)]);
+    registry.add_library(cfg.libraries[0].clone(), &cfg.devices).unwrap();
+    let err = registry.add(cfg.devices[2].clone()).unwrap_err();
+    assert!(err.message.contains("is not a tape drive"), "{}", err.message);
+    let mut changer = cfg.devices[0].clone();
+    changer.handler = "tape".into();
+    let err = registry.add(changer).unwrap_err();
+    assert!(err.message.contains("changer, but handler tape"), "{}", err.message);
+}

@@ -132,6 +132,37 @@ pub struct LibraryChange {
     pub message: String,
 }
 
+/// Check that a library member's handler fits its role: a changer's must
+/// be a changer, a drive's a tape drive that takes removable media.
+pub fn check_member(
+    libraries: &[LibraryConfig],
+    device: &str,
+    code: &crate::sandbox::HandlerCode,
+) -> anyhow::Result<()> {
+    for l in libraries {
+        if l.changer == device {
+            anyhow::ensure!(
+                code.info().device_type == tcmu_guest_sdk::DeviceType::Changer,
+                "it is library {:?}'s changer, but handler {} is a {:?} handler",
+                l.name,
+                code.info().name,
+                code.info().device_type
+            );
+        }
+        if l.drives.iter().any(|d| d == device) {
+            let drive = matches!(code.info().device_type, tcmu_guest_sdk::DeviceType::Tape) && code.takes_media();
+            anyhow::ensure!(
+                drive,
+                "it is a drive of library {:?}, but handler {} is not a tape drive (a {:?} handler)",
+                l.name,
+                code.info().name,
+                code.info().device_type
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The serial number a device reports: `serial=` in its handler config, else
 /// the identity the host assigns (what DVCID must match).
 fn reported_serial(instance_id: &str, device: &DeviceConfig) -> String {
@@ -222,6 +253,13 @@ impl Registry {
             Ok(None) => {}
             Err(e) => tracing::error!(library = %entry.cfg.name, device, error = %e, "could not reload the drive"),
         }
+    }
+
+    /// Refuse a library member whose handler does not fit its role.
+    pub(super) fn check_library_member(&self, device: &str, code: &crate::sandbox::HandlerCode) -> OpResult<()> {
+        let configs: Vec<LibraryConfig> = self.lock_libraries().values().map(|e| e.cfg.clone()).collect();
+        check_member(&configs, device, code)
+            .map_err(|e| OpError::new(ErrorKind::BadRequest, format!("device {device:?}: {e:#}")))
     }
 
     fn find_library(&self, name: &str) -> OpResult<Arc<LibraryEntry>> {

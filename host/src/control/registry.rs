@@ -293,6 +293,7 @@ impl Registry {
         let path = handlers::resolve_in(&cfg.handler, &self.handler_dirs)
             .map_err(|e| OpError::new(ErrorKind::NotFound, format!("{e:#}")))?;
         let code = self.load_code(&path).map_err(OpError::failed)?;
+        self.check_library_member(&cfg.name, &code)?;
         let slot = self.insert(cfg, code)?;
         let _op = slot.try_op()?;
         let started = Instant::now();

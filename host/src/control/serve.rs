@@ -190,6 +190,9 @@ pub struct CheckedDevice {
     pub export: Export,
     /// Whether the backing file exists (else the daemon creates it).
     pub backing_exists: bool,
+    /// Whether the device has a backing store at all (tape drives and
+    /// changers do not).
+    pub has_backing: bool,
 }
 
 /// Validate a config without touching the kernel: load each handler and
@@ -206,6 +209,7 @@ pub fn check_config(cfg: &ServeConfig) -> anyhow::Result<Vec<CheckedDevice>> {
     for d in &cfg.devices {
         let ctx = || format!("device {:?}", d.name);
         let code = HandlerCode::load(&runtime, &handlers::resolve(&d.handler).with_context(ctx)?).with_context(ctx)?;
+        super::libraries::check_member(&cfg.libraries, &d.name, &code).with_context(ctx)?;
         let (backing, exists) = match &d.backing {
             Some(path) if path.exists() => {
                 let file = BackingFile::open(path, d.size.0, true)
@@ -230,6 +234,7 @@ pub fn check_config(cfg: &ServeConfig) -> anyhow::Result<Vec<CheckedDevice>> {
             size: d.size.0,
             export: d.export,
             backing_exists: exists,
+            has_backing: d.backing.is_some(),
         });
     }
     Ok(out)
