@@ -229,7 +229,7 @@ run_suite() {
         printf 'VM_GUEST_TIMEOUT=%q\n' "$((TIMEOUT - 45))"
         local v
         for v in TCMU_WASM_BIN TCMU_WASM_CONFIG TCMU_WASM_ARGS TCMU_WASM_WAIT \
-                 TCMU_WASM_PRECREATE TCMU_WASM_SIGTERM VM_EXEC VTL_CONFIG VTL_SLOW \
+                 TCMU_WASM_PRECREATE TCMU_WASM_SIGTERM VM_EXEC VTL_CONFIG VTL_ONLY \
                  VM_DISK_SIZE VM_SEQ_MB VM_RAND_SECS VM_QUICK RUST_LOG RUST_BACKTRACE; do
             [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
         done
