@@ -79,6 +79,19 @@ impl DeviceIdentity {
     pub fn naa_id(&self) -> Option<crate::scsi::vpd::NaaId> {
         self.naa.parse().ok()
     }
+
+    /// The identity to report when the operator may have configured a
+    /// serial and a WWN: each where given (a WWN derived from a configured
+    /// serial, so `serial=` alone fixes the whole identity), else this one.
+    pub fn configured(&self, serial: Option<&str>, wwn: Option<&crate::scsi::vpd::NaaId>) -> Self {
+        use crate::scsi::vpd::NaaId;
+        let naa = match (wwn, serial) {
+            (Some(wwn), _) => wwn.clone(),
+            (None, Some(serial)) => NaaId::from_serial(serial),
+            (None, None) => self.naa_id().unwrap_or_else(|| NaaId::from_serial(&self.serial)),
+        };
+        Self { name: self.name.clone(), serial: serial.unwrap_or(&self.serial).to_owned(), naa: naa.to_string() }
+    }
 }
 
 /// One SCSI command.

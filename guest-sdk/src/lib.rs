@@ -27,6 +27,7 @@
 //!   with VPD 00h/80h/83h.
 //! - [`sense`] also carries the stream bits (FILEMARK, EOM, ILI) and signed
 //!   INFORMATION that tape residuals need.
+//! - [`config`]: the `key=value` config-string convention.
 //! - [`testing`]: in-memory store/cartridge, command buffers and a
 //!   one-call runner, for handler unit tests and the conformance suites.
 //!
@@ -153,6 +154,7 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 mod handler;
 pub mod scsi;
 pub mod sense;

@@ -1,5 +1,7 @@
 //! The operator's config string. See the crate documentation for the syntax.
 
+use tcmu_guest_sdk::config;
+
 /// Longest serial number accepted. It also lands in the T10 vendor ID
 /// designator of VPD page 83h, whose length field is one byte.
 const MAX_SERIAL_LEN: usize = 128;
@@ -27,43 +29,17 @@ impl Config {
     /// Parse `key=value` items separated by `,` or `;`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut config = Config::default();
-        let mut seen = Vec::new();
-        for item in text.split([',', ';']).map(str::trim).filter(|item| !item.is_empty()) {
-            let Some((key, value)) = item.split_once('=').map(|(k, v)| (k.trim(), v.trim())) else {
-                return Err(unknown_or_valueless(item));
-            };
-            if seen.contains(&key) {
-                return Err(format!("option {key:?} is given twice"));
-            }
-            seen.push(key);
+        for (key, value) in config::items(text)? {
+            let Some(value) = value else { return Err(config::unknown_or_valueless(key, KNOWN_KEYS)) };
             match key {
-                "serial" => config.serial = Some(ascii_field("serial", value, MAX_SERIAL_LEN)?),
-                "vendor" => config.vendor = ascii_field("vendor", value, 8)?,
-                "product" => config.product = ascii_field("product", value, 16)?,
-                _ => return Err(format!("unknown option {key:?} (known: {KNOWN_KEYS})")),
+                "serial" => config.serial = Some(config::ascii_field("serial", value, MAX_SERIAL_LEN)?),
+                "vendor" => config.vendor = config::ascii_field("vendor", value, 8)?,
+                "product" => config.product = config::ascii_field("product", value, 16)?,
+                _ => return Err(config::unknown(key, KNOWN_KEYS)),
             }
         }
         Ok(config)
     }
-}
-
-fn unknown_or_valueless(key: &str) -> String {
-    if KNOWN_KEYS.split(", ").any(|known| known == key) {
-        format!("option {key:?} needs a value ({key}=...)")
-    } else {
-        format!("unknown option {key:?} (known: {KNOWN_KEYS})")
-    }
-}
-
-/// INQUIRY strings are printable ASCII of bounded length.
-fn ascii_field(key: &str, value: &str, max_len: usize) -> Result<String, String> {
-    if value.is_empty() || value.len() > max_len {
-        return Err(format!("{key} must be 1 to {max_len} characters, got {value:?}"));
-    }
-    if !value.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-        return Err(format!("{key} must be printable ASCII, got {value:?}"));
-    }
-    Ok(value.to_owned())
 }
 
 #[cfg(test)]

@@ -83,7 +83,6 @@ mod tests;
 
 use tcmu_guest_sdk::scsi::cdb::Inquiry;
 use tcmu_guest_sdk::scsi::inquiry::{StandardInquiry, peripheral_type, version_descriptor};
-use tcmu_guest_sdk::scsi::vpd::NaaId;
 use tcmu_guest_sdk::scsi::{opcode, respond};
 use tcmu_guest_sdk::sense::{
     INVALID_COMMAND_OPERATION_CODE, LUN_NOT_READY_MANUAL_INTERVENTION_REQUIRED, MEDIUM_MAY_HAVE_CHANGED, Sense,
@@ -154,7 +153,7 @@ impl Handler for Changer {
     /// one, goes unused.
     fn open(config: &str, identity: &DeviceIdentity, _store: Option<Box<dyn Store>>) -> Result<Self, String> {
         let config = Config::parse(config)?;
-        let identity = configured_identity(&config, identity);
+        let identity = identity.configured(config.serial.as_deref(), None);
         Ok(Changer {
             config,
             spc: Spc::new(identity),
@@ -243,19 +242,6 @@ impl Handler for Changer {
 /// Version of the bytes `save_state` writes: D_SENSE, PREVENT, then the
 /// unit attention queue ([`UnitAttentions::save`]).
 const STATE_VERSION: u8 = 1;
-
-/// The identity the changer reports: the configured serial (with an NAA
-/// name derived from it) where the operator gave one, else the host's.
-fn configured_identity(config: &Config, host: &DeviceIdentity) -> DeviceIdentity {
-    match &config.serial {
-        Some(serial) => DeviceIdentity {
-            name: host.name.clone(),
-            serial: serial.clone(),
-            naa: NaaId::from_serial(serial).to_string(),
-        },
-        None => host.clone(),
-    }
-}
 
 impl Changer {
     fn execute(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Outcome {

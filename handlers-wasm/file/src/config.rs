@@ -1,5 +1,6 @@
 //! The operator's config string. See the crate documentation for the syntax.
 
+use tcmu_guest_sdk::config;
 use tcmu_guest_sdk::scsi::vpd::NaaId;
 
 /// Logical block sizes the handler offers. Linux handles all of them; the
@@ -46,39 +47,20 @@ impl Config {
     /// Parse `key=value` items and the `ro` flag, separated by `,` or `;`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut config = Config::default();
-        let mut seen = Vec::new();
-        for item in text.split([',', ';']).map(str::trim).filter(|item| !item.is_empty()) {
-            let (key, value) = match item.split_once('=') {
-                Some((key, value)) => (key.trim(), Some(value.trim())),
-                None => (item, None),
-            };
-            if seen.contains(&key) {
-                return Err(format!("option {key:?} is given twice"));
-            }
-            seen.push(key);
+        for (key, value) in config::items(text)? {
             match (key, value) {
                 ("ro", None) => config.read_only = true,
                 ("ro", Some(_)) => return Err("option \"ro\" takes no value".into()),
-                (_, None) => return Err(unknown_or_valueless(key)),
+                (_, None) => return Err(config::unknown_or_valueless(key, KNOWN_KEYS)),
                 ("block_size", Some(v)) => config.block_size = parse_block_size(v)?,
-                ("serial", Some(v)) => config.serial = Some(ascii_field("serial", v, MAX_SERIAL_LEN)?),
+                ("serial", Some(v)) => config.serial = Some(config::ascii_field("serial", v, MAX_SERIAL_LEN)?),
                 ("wwn", Some(v)) => config.wwn = Some(v.parse().map_err(|e| format!("wwn: {e}"))?),
-                ("vendor", Some(v)) => config.vendor = ascii_field("vendor", v, 8)?,
-                ("product", Some(v)) => config.product = ascii_field("product", v, 16)?,
-                (_, Some(_)) => {
-                    return Err(format!("unknown option {key:?} (known: {KNOWN_KEYS})"));
-                }
+                ("vendor", Some(v)) => config.vendor = config::ascii_field("vendor", v, 8)?,
+                ("product", Some(v)) => config.product = config::ascii_field("product", v, 16)?,
+                (_, Some(_)) => return Err(config::unknown(key, KNOWN_KEYS)),
             }
         }
         Ok(config)
-    }
-}
-
-fn unknown_or_valueless(key: &str) -> String {
-    if KNOWN_KEYS.split(", ").any(|known| known == key) {
-        format!("option {key:?} needs a value ({key}=...)")
-    } else {
-        format!("unknown option {key:?} (known: {KNOWN_KEYS})")
     }
 }
 
@@ -88,17 +70,6 @@ fn parse_block_size(value: &str) -> Result<u32, String> {
         .ok()
         .filter(|size| BLOCK_SIZES.contains(size))
         .ok_or_else(|| format!("block_size {value:?} is not one of {BLOCK_SIZES:?}"))
-}
-
-/// INQUIRY strings are printable ASCII of bounded length.
-fn ascii_field(key: &str, value: &str, max_len: usize) -> Result<String, String> {
-    if value.is_empty() || value.len() > max_len {
-        return Err(format!("{key} must be 1 to {max_len} characters, got {value:?}"));
-    }
-    if !value.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-        return Err(format!("{key} must be printable ASCII, got {value:?}"));
-    }
-    Ok(value.to_owned())
 }
 
 #[cfg(test)]

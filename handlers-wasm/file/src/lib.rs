@@ -53,7 +53,6 @@ mod unit;
 mod tests;
 
 use tcmu_guest_sdk::scsi::opcode;
-use tcmu_guest_sdk::scsi::vpd::NaaId;
 use tcmu_guest_sdk::sense::{
     CAPACITY_DATA_HAS_CHANGED, INTERNAL_TARGET_FAILURE, INVALID_COMMAND_OPERATION_CODE, INVALID_FIELD_IN_CDB,
     LBA_OUT_OF_RANGE, MEDIUM_NOT_PRESENT, Sense, SenseCode, SenseFormat, WRITE_PROTECTED,
@@ -105,7 +104,7 @@ impl Handler for FileDisk {
                 store.size()
             ));
         }
-        let identity = configured_identity(&config, identity);
+        let identity = identity.configured(config.serial.as_deref(), config.wwn.as_ref());
         Ok(FileDisk {
             read_only: config.read_only || store.read_only(),
             store,
@@ -188,19 +187,6 @@ impl Handler for FileDisk {
 /// Version of the bytes `save_state` writes: WCE, D_SENSE, then the unit
 /// attention queue ([`UnitAttentions::save`]). Version 1 is still read.
 const STATE_VERSION: u8 = 2;
-
-/// The identity the disk reports: the configured serial and WWN where the
-/// operator gave them (a WWN derived from a configured serial, so `serial=`
-/// alone fixes the whole identity), else the host's.
-fn configured_identity(config: &Config, host: &DeviceIdentity) -> DeviceIdentity {
-    let serial = config.serial.clone().unwrap_or_else(|| host.serial.clone());
-    let naa = match (&config.wwn, &config.serial) {
-        (Some(wwn), _) => wwn.clone(),
-        (None, Some(serial)) => NaaId::from_serial(serial),
-        (None, None) => host.naa_id().unwrap_or_else(|| NaaId::from_serial(&host.serial)),
-    };
-    DeviceIdentity { name: host.name.clone(), serial, naa: naa.to_string() }
-}
 
 impl FileDisk {
     fn execute(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Outcome {

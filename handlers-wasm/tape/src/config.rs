@@ -1,5 +1,6 @@
 //! The operator's config string. See the crate documentation for the syntax.
 
+use tcmu_guest_sdk::config;
 use tcmu_guest_sdk::scsi::vpd::NaaId;
 
 /// Longest serial number accepted (it also lands in a one-byte length field).
@@ -48,20 +49,13 @@ impl Config {
     /// Parse `key=value` items separated by `,` or `;`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut config = Config::default();
-        let mut seen = Vec::new();
-        for item in text.split([',', ';']).map(str::trim).filter(|item| !item.is_empty()) {
-            let Some((key, value)) = item.split_once('=').map(|(k, v)| (k.trim(), v.trim())) else {
-                return Err(unknown_or_valueless(item));
-            };
-            if seen.contains(&key) {
-                return Err(format!("option {key:?} is given twice"));
-            }
-            seen.push(key);
+        for (key, value) in config::items(text)? {
+            let Some(value) = value else { return Err(config::unknown_or_valueless(key, KNOWN_KEYS)) };
             match key {
-                "serial" => config.serial = Some(ascii_field("serial", value, MAX_SERIAL_LEN)?),
+                "serial" => config.serial = Some(config::ascii_field("serial", value, MAX_SERIAL_LEN)?),
                 "wwn" => config.wwn = Some(value.parse().map_err(|e| format!("wwn: {e}"))?),
-                "vendor" => config.vendor = ascii_field("vendor", value, 8)?,
-                "product" => config.product = ascii_field("product", value, 16)?,
+                "vendor" => config.vendor = config::ascii_field("vendor", value, 8)?,
+                "product" => config.product = config::ascii_field("product", value, 16)?,
                 "density" => config.density = parse_density(value)?,
                 "max_block" => {
                     let size = parse_size(value).map_err(|e| format!("max_block: {e}"))?;
@@ -73,7 +67,7 @@ impl Config {
                 "early_warning" => {
                     config.early_warning = Some(parse_size(value).map_err(|e| format!("early_warning: {e}"))?)
                 }
-                _ => return Err(format!("unknown option {key:?} (known: {KNOWN_KEYS})")),
+                _ => return Err(config::unknown(key, KNOWN_KEYS)),
             }
         }
         Ok(config)
@@ -82,14 +76,6 @@ impl Config {
     /// The early-warning distance for a cartridge of `capacity` bytes.
     pub fn early_warning_for(&self, capacity: u64) -> u64 {
         self.early_warning.unwrap_or(if capacity < 4 << 20 { capacity / 4 } else { 1 << 20 })
-    }
-}
-
-fn unknown_or_valueless(key: &str) -> String {
-    if KNOWN_KEYS.split(", ").any(|known| known == key) {
-        format!("option {key:?} needs a value ({key}=...)")
-    } else {
-        format!("unknown option {key:?} (known: {KNOWN_KEYS})")
     }
 }
 
@@ -117,13 +103,6 @@ fn parse_size(value: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(1 << shift))
         .ok_or_else(|| format!("{value:?} is not a size (a number with an optional K, M or G)"))
-}
-
-fn ascii_field(name: &str, value: &str, max: usize) -> Result<String, String> {
-    if value.is_empty() || value.len() > max || !value.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-        return Err(format!("{name} must be 1 to {max} printable ASCII characters, got {value:?}"));
-    }
-    Ok(value.into())
 }
 
 #[cfg(test)]

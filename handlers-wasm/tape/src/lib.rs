@@ -76,7 +76,6 @@ mod tests;
 
 use tcmu_guest_sdk::scsi::cdb::PreventAllowMediumRemoval;
 use tcmu_guest_sdk::scsi::inquiry::{StandardInquiry, peripheral_type::TAPE, version_descriptor};
-use tcmu_guest_sdk::scsi::vpd::NaaId;
 use tcmu_guest_sdk::scsi::{opcode, respond};
 use tcmu_guest_sdk::sense::{
     INTERNAL_TARGET_FAILURE, INVALID_COMMAND_OPERATION_CODE, Sense, SenseCode, WRITE_PROTECTED,
@@ -179,7 +178,7 @@ impl Handler for TapeDrive {
     fn open(config: &str, identity: &DeviceIdentity, _store: Option<Box<dyn Store>>) -> Result<Self, String> {
         // A drive has no store of its own: cartridges come and go as media.
         let config = Config::parse(config)?;
-        let identity = configured_identity(&config, identity);
+        let identity = identity.configured(config.serial.as_deref(), config.wwn.as_ref());
         let settings = Settings {
             block_length: 0,
             density: config.density,
@@ -249,17 +248,6 @@ impl Handler for TapeDrive {
     fn restore_state(&mut self, bytes: &[u8]) -> Result<(), String> {
         state::restore(self, bytes)
     }
-}
-
-/// The identity the drive reports: the configured serial/WWN, else the host's.
-fn configured_identity(config: &Config, host: &DeviceIdentity) -> DeviceIdentity {
-    let serial = config.serial.clone().unwrap_or_else(|| host.serial.clone());
-    let naa = match (&config.wwn, &config.serial) {
-        (Some(wwn), _) => wwn.clone(),
-        (None, Some(serial)) => NaaId::from_serial(serial),
-        (None, None) => host.naa_id().unwrap_or_else(|| NaaId::from_serial(&host.serial)),
-    };
-    DeviceIdentity { name: host.name.clone(), serial, naa: naa.to_string() }
 }
 
 impl TapeDrive {
