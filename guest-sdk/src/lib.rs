@@ -159,6 +159,7 @@ mod handler;
 pub mod scsi;
 pub mod sense;
 pub mod spc;
+pub mod state;
 pub mod testing;
 
 pub use handler::*;

@@ -21,6 +21,7 @@
 
 use tcmu_guest_sdk::sense::SenseFormat;
 use tcmu_guest_sdk::spc::UnitAttentions;
+use tcmu_guest_sdk::state::StateReader;
 
 use crate::{Counters, Readiness, TapeDrive};
 
@@ -54,41 +55,11 @@ pub(crate) fn save(drive: &TapeDrive, out: &mut Vec<u8>) {
     drive.spc.unit_attentions.save(out);
 }
 
-/// Reads the fields in order, failing on a short buffer.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("saved state is cut short".into());
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-    fn flag(&mut self) -> Result<bool, String> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            other => Err(format!("saved state has a flag byte {other}")),
-        }
-    }
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
-    }
-    fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes")))
-    }
-}
-
 pub(crate) fn restore(drive: &mut TapeDrive, bytes: &[u8]) -> Result<(), String> {
     if bytes.is_empty() {
         return Ok(());
     }
-    let mut r = Reader(bytes);
+    let mut r = StateReader::new(bytes);
     let version = r.u8()?;
     if version != VERSION {
         return Err(format!("saved state version {version} is not {VERSION}"));
@@ -128,7 +99,7 @@ pub(crate) fn restore(drive: &mut TapeDrive, bytes: &[u8]) -> Result<(), String>
         *field = r.u64()?;
     }
     counters.tape_alert = r.u64()?;
-    let (attentions, rest) = UnitAttentions::restore(r.0).ok_or("saved state has malformed unit attentions")?;
+    let (attentions, rest) = UnitAttentions::restore(r.rest()).ok_or("saved state has malformed unit attentions")?;
     if !rest.is_empty() {
         return Err(format!("saved state has {} bytes too many", rest.len()));
     }
