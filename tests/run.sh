@@ -49,6 +49,6 @@ if [ "${TCMU_WASM_SKIP_VM:-0}" = 1 ]; then
     exit 0
 fi
 # The disks and the tape library in one boot (the library's suite takes
-# about 8 minutes under emulation, btape's test half of it).
+# about 15 minutes under emulation, amtapetype 6 of them).
 tests/vm/run.sh --suite tcmu-wasm+vtl --iscsi --timeout 2100
 tests/vm/run.sh --suite compare

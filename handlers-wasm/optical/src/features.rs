@@ -84,8 +84,7 @@ impl OpticalDrive {
         put_be32(&mut random, SECTOR);
         put_be16(&mut random[4..], if dvd { 16 } else { 1 }); // blocking: an ECC block of a DVD
         random[6] = 0x01; // PP: read error recovery page present
-        let mut timeout = vec![0u8; 4];
-        timeout[0] = 0x00; // no Group 3 timeouts
+        let timeout = vec![0u8; 4]; // no Group 3 timeouts
         let simple = |code, version, current, data| Feature { code, version, persistent: true, current, data };
         vec![
             simple(feature::PROFILE_LIST, 0, true, list),

@@ -65,8 +65,8 @@ use tcmu_guest_sdk::scsi::cdb::{PreventAllowMediumRemoval, ReadWrite, StartStopU
 use tcmu_guest_sdk::scsi::inquiry::{StandardInquiry, peripheral_type::OPTICAL, version_descriptor};
 use tcmu_guest_sdk::scsi::{opcode, respond};
 use tcmu_guest_sdk::sense::{
-    INTERNAL_TARGET_FAILURE, INVALID_COMMAND_OPERATION_CODE, LBA_OUT_OF_RANGE, MEDIUM_REMOVAL_PREVENTED, Sense,
-    SenseCode, key,
+    INTERNAL_TARGET_FAILURE, INVALID_COMMAND_OPERATION_CODE, LBA_OUT_OF_RANGE, MEDIUM_REMOVAL_PREVENTED,
+    PARAMETER_LIST_LENGTH_ERROR, Sense, SenseCode, key,
 };
 use tcmu_guest_sdk::spc::{Spc, readiness};
 use tcmu_guest_sdk::{
@@ -361,7 +361,7 @@ impl OpticalDrive {
         }
         let len = u32::from(get_be16(&cdb[9..])).min(cmd.data_out_len);
         if len < 28 {
-            return Err(Sense::from(tcmu_guest_sdk::sense::PARAMETER_LIST_LENGTH_ERROR));
+            return Err(PARAMETER_LIST_LENGTH_ERROR.into());
         }
         let d = xfer.read_data_out(0, 28).map_err(transfer_failed)?;
         let (size, time) = (get_be32(&d[12..]), get_be32(&d[16..]));
@@ -389,7 +389,10 @@ impl OpticalDrive {
             0x00 => {
                 data[4] = data_type & 0x04; // Write bit echoes the request
                 if data_type & 0x04 == 0 && max_descriptors > 0 {
-                    let end = self.disc.as_ref().filter(|_| !self.tray_open).map_or(0, |d| d.blocks() - 1);
+                    let end = match &self.disc {
+                        Some(disc) if self.disc_ready() => disc.blocks() - 1,
+                        _ => 0,
+                    };
                     let mut d = [0u8; 16];
                     put_be32(&mut d[4..], u32::from(self.read_speed));
                     put_be32(&mut d[8..], end);
