@@ -138,6 +138,10 @@ tw_reload_under_fio() {
     echo "$n reloads under fio, no I/O error, every block verified"
 }
 
+# tw_revision_is DEV REV: the device's INQUIRY revision is REV (asked anew
+# each time, so wait_for can poll it).
+tw_revision_is() { [ "$(tw_revision "$1")" = "$2" ]; }
+
 # tw_sighup DEV: replace the handler file, SIGHUP reloads it; put it back.
 tw_sighup() {
     local dev=$1 path saved=/tmp/file.wasm.orig
@@ -145,10 +149,10 @@ tw_sighup() {
     cp "$path" "$saved" || fail "cannot save $path"
     cp "$TW_FIXTURES/file-build-b.wasm" "$path" || fail "cannot replace $path (guest overlay)"
     kill -HUP "$TW_PID"
-    wait_for 30 test "$(tw_revision "$dev")" = 0.1b || fail "SIGHUP did not reload the changed handler"
+    wait_for 30 tw_revision_is "$dev" 0.1b || fail "SIGHUP did not reload the changed handler"
     cp "$saved" "$path"
     kill -HUP "$TW_PID"
-    wait_for 30 test "$(tw_revision "$dev")" = 0.1 || fail "the second SIGHUP did not reload the original"
+    wait_for 30 tw_revision_is "$dev" 0.1 || fail "the second SIGHUP did not reload the original"
     cat "$TW_DIR"/daemon*.log | grep -q 'SIGHUP reload' || fail "no SIGHUP reload in the daemon log"
 }
 

@@ -114,7 +114,7 @@ tw_resize() {
     echo "$out"
     grep -q "Number of logical blocks=$(( new / 512 ))" <<<"$out" || fail "READ CAPACITY does not show $new bytes"
     echo 1 >"$sysblk/device/rescan"
-    wait_for 10 test "$(cat "$sysblk/size")" -eq $(( new / 512 )) || fail "sd did not pick up the new size"
+    wait_for 10 sh -c '[ "$(cat "$1")" -eq "$2" ]' _ "$sysblk/size" $(( new / 512 )) || fail "sd did not pick up the new size"
     echo "resized $old -> $new bytes; $dev now $(( $(cat "$sysblk/size") * 512 )) bytes"
 }
 
