@@ -400,6 +400,13 @@ pub trait Handler: Sized + 'static {
     }
     /// The medium was taken out; its grant is already revoked.
     fn medium_unloaded(&mut self) {}
+    /// The operator asked for the medium (WIT 0.2.2 `removal`): answer
+    /// whether it may go now. A drive answers false while the initiator
+    /// prevents removal, and reports an eject request to the initiator as a
+    /// locked drive's button does. The default lets it go.
+    fn removal_requested(&mut self) -> bool {
+        true
+    }
     /// Right after `open`: the host's library, for changers. Other devices
     /// get one without elements and ignore it (the default).
     fn library_attached(&mut self, _library: Box<dyn Library>) {}

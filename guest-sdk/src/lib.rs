@@ -34,8 +34,9 @@
 //! Removable media and libraries: a drive handler implements
 //! [`Handler::medium_loaded`] / [`Handler::medium_unloaded`] and reads the
 //! image through the [`Cartridge`] it is given (calls fail with
-//! [`MediumError::NoMedium`] once the host took the medium away); a
-//! changer keeps the [`Library`] it gets in [`Handler::library_attached`].
+//! [`MediumError::NoMedium`] once the host took the medium away), and
+//! answers [`Handler::removal_requested`] when the operator asks for the
+//! medium while the initiator may have locked it in; a changer keeps the [`Library`] it gets in [`Handler::library_attached`].
 //!
 //! A convenient shape for a handler is an `execute` method returning
 //! `Result<Completion, Sense>`, so decoders and store errors propagate with

@@ -158,6 +158,12 @@ impl<H: Handler> bindings::exports::tcmu::handler::removable::Guest for Glue<H> 
     }
 }
 
+impl<H: Handler> bindings::exports::tcmu::handler::removal::Guest for Glue<H> {
+    fn removal_requested() -> bool {
+        with_device::<H, _>(|dev| dev.removal_requested()).unwrap_or(true)
+    }
+}
+
 impl<H: Handler> bindings::exports::tcmu::handler::library_events::Guest for Glue<H> {
     fn elements_changed(addresses: Vec<u16>) {
         with_device::<H, _>(|dev| dev.elements_changed(&addresses));

@@ -129,6 +129,36 @@ enum LibraryOp {
 }
 
 #[derive(Debug, Subcommand)]
+enum MediaOp {
+    /// Put a disc image (or cartridge image) into a drive outside a library.
+    /// What was in the drive is ejected first (the initiator hears eject
+    /// request, media removal, then new media).
+    Insert {
+        /// The drive.
+        device: String,
+        /// The image file.
+        image: PathBuf,
+        /// Grant the image read-write: a recordable disc (a blank DVD+R made
+        /// with `tcmu-wasm media blank`), a writable cartridge.
+        #[arg(long)]
+        recordable: bool,
+        /// Eject the medium in the drive even while the initiator prevents
+        /// removal.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Take the medium out of a drive outside a library; refused while the
+    /// initiator prevents removal (PREVENT ALLOW MEDIUM REMOVAL).
+    Eject {
+        /// The drive.
+        device: String,
+        /// Take it even so.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum CtlOp {
     /// Devices with handler, code digest, state, counters and latency.
     Status {
@@ -181,6 +211,9 @@ enum CtlOp {
     /// Tape libraries: status, and the operator's side of the mail slots.
     #[command(subcommand)]
     Library(LibraryOp),
+    /// Media of drives outside a library: insert and eject discs.
+    #[command(subcommand)]
+    Media(MediaOp),
     /// Every device's metrics in Prometheus' text format.
     Metrics,
 }
@@ -301,6 +334,14 @@ fn run_ctl(args: CtlArgs) -> anyhow::Result<ExitCode> {
         CtlOp::Library(LibraryOp::Export { library, mail_slot }) => {
             Op::LibraryExport { library: library.clone(), mail_slot: *mail_slot }
         }
+        CtlOp::Media(MediaOp::Insert { device, image, recordable, force }) => Op::MediaInsert {
+            device: device.clone(),
+            // The daemon resolves paths itself: make it absolute here.
+            image: std::path::absolute(image)?,
+            recordable: *recordable,
+            force: *force,
+        },
+        CtlOp::Media(MediaOp::Eject { device, force }) => Op::MediaEject { device: device.clone(), force: *force },
         CtlOp::Reload { device, handler, changed, wasm, rollback, discard_state } => {
             let target = match (device, handler, changed) {
                 (Some(d), _, _) => ReloadTarget::Device(d.clone()),
@@ -365,6 +406,13 @@ fn run_ctl(args: CtlArgs) -> anyhow::Result<ExitCode> {
             if !args.json {
                 let change: tcmu_wasm::control::libraries::LibraryChange = serde_json::from_value(result)?;
                 println!("{}: {}", change.library, change.message);
+            }
+            true
+        }
+        CtlOp::Media(_) => {
+            if !args.json {
+                let change: tcmu_wasm::control::media::MediaChange = serde_json::from_value(result)?;
+                println!("{}", change.message);
             }
             true
         }

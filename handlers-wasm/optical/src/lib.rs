@@ -165,6 +165,16 @@ impl Handler for OpticalDrive {
         Ok(())
     }
 
+    fn removal_requested(&mut self) -> bool {
+        if self.prevent && self.disc.is_some() {
+            // A locked drive's eject button: the initiator hears the
+            // request and may allow removal and eject itself.
+            self.events.push(MediaEvent::EjectRequest);
+            return false;
+        }
+        true
+    }
+
     fn medium_unloaded(&mut self) {
         // The host took the disc: as if the eject button was pressed and
         // the disc lifted off the open tray.

@@ -235,6 +235,20 @@ impl Handler for TapeDrive {
         Ok(())
     }
 
+    fn removal_requested(&mut self) -> bool {
+        if self.prevent {
+            return false;
+        }
+        // The grant still works: make what was written durable before the
+        // host takes the cartridge.
+        if let Some(tape) = &mut self.tape
+            && let Err(e) = tape.flush()
+        {
+            tcmu_guest_sdk::log(tcmu_guest_sdk::LogLevel::Warn, &format!("flushing before the eject: {e:?}"));
+        }
+        true
+    }
+
     fn medium_unloaded(&mut self) {
         // The grant is already revoked: nothing left to flush through it.
         self.tape = None;

@@ -109,6 +109,27 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mail_slot: Option<u16>,
     },
+    /// Put an image into a drive outside a library (ejecting what was in).
+    MediaInsert {
+        /// The drive.
+        device: String,
+        /// The image file (absolute).
+        image: PathBuf,
+        /// Grant it read-write (a recordable disc).
+        #[serde(default)]
+        recordable: bool,
+        /// Eject what is in the drive even if the initiator prevents it.
+        #[serde(default)]
+        force: bool,
+    },
+    /// Take the medium out of a drive outside a library.
+    MediaEject {
+        /// The drive.
+        device: String,
+        /// Even if the initiator prevents removal.
+        #[serde(default)]
+        force: bool,
+    },
     /// Take the cartridge out of a mail slot.
     LibraryExport {
         /// The library.
@@ -214,6 +235,9 @@ pub struct DeviceStatus {
     pub serial: String,
     /// Whether code before the last reload is kept for `--rollback`.
     pub can_roll_back: bool,
+    /// The medium in a drive outside a library (`ctl media`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<super::media::MediumStatus>,
     /// Counters and latency.
     pub metrics: MetricsSnapshot,
 }

@@ -5,6 +5,7 @@
 //! [daemon]                 # optional
 //! cache_dir = "/var/cache/tcmu-wasm"
 //! instance_id = "rack4-a"  # identity base (default: /etc/machine-id)
+//! state_dir = "/var/lib/tcmu-wasm"  # media.json: what is in each drive outside a library
 //!
 //! [control]                # optional: the operator socket
 //! socket = "/run/tcmu-wasm/control.sock"
@@ -21,6 +22,12 @@
 //! size = "64M"
 //! backing = "/var/lib/tcmu-wasm/disk0.img"
 //! export = "loopback"      # "loopback", "iscsi" or "none"
+//!
+//! [[device]]               # an optical drive (docs/optical.md)
+//! name = "dvd0"
+//! handler = "optical"
+//! export = "loopback"
+//! medium = "/srv/iso/debian.iso"  # optional: the disc in the drive on the first start
 //!
 //! [[library]]              # a tape library over devices above (docs/vtl.md)
 //! name = "vtl0"
@@ -159,11 +166,25 @@ pub struct DaemonSettings {
     /// (default: `/etc/machine-id`, else the host name). Two daemons that
     /// could export to the same initiator need different ids.
     pub instance_id: Option<String>,
+    /// Where the daemon keeps what must outlive it besides the devices'
+    /// own files: `media.json`, the medium in each drive outside a library
+    /// (default [`DEFAULT_STATE_DIR`]; created when first needed).
+    pub state_dir: Option<PathBuf>,
 }
+
+/// Default `daemon.state_dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/tcmu-wasm";
 
 impl Default for DaemonSettings {
     fn default() -> Self {
-        Self { cache_dir: None, hba: 10, event_timeout_secs: 30, instance_id: None }
+        Self { cache_dir: None, hba: 10, event_timeout_secs: 30, instance_id: None, state_dir: None }
+    }
+}
+
+impl DaemonSettings {
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
     }
 }
 
@@ -300,6 +321,16 @@ pub struct DeviceConfig {
     /// Kernel data area, MiB (default 64).
     #[serde(default = "default_max_data_area_mb")]
     pub max_data_area_mb: u32,
+    /// A drive with removable media outside a library (an optical drive, a
+    /// standalone tape drive): the image in it when the daemon first serves
+    /// it. Later `ctl media insert`/`eject` are kept in the state directory
+    /// and win over this on restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<PathBuf>,
+    /// Grant `medium` read-write: a recordable disc, a writable cartridge
+    /// (default: read-only, a pressed disc).
+    #[serde(default)]
+    pub medium_recordable: bool,
 }
 
 fn default_cmd_time_out() -> u32 {
@@ -371,6 +402,11 @@ impl ServeConfig {
                     l.name
                 );
                 anyhow::ensure!(in_library.insert(member), "device {member:?} is in two libraries");
+                anyhow::ensure!(
+                    self.devices.iter().all(|d| &d.name != member || d.medium.is_none()),
+                    "library {:?}: device {member:?} sets a medium, but the library decides what is in its drives",
+                    l.name
+                );
             }
         }
         for (i, a) in self.libraries.iter().enumerate() {
@@ -415,6 +451,14 @@ impl DeviceConfig {
             && !b.is_absolute()
         {
             return Err(ctx(format!("backing {} must be an absolute path", b.display())));
+        }
+        if let Some(m) = &d.medium
+            && !m.is_absolute()
+        {
+            return Err(ctx(format!("medium {} must be an absolute path", m.display())));
+        }
+        if d.medium_recordable && d.medium.is_none() {
+            return Err(ctx("medium_recordable needs a medium".into()));
         }
         if d.export == Export::Iscsi {
             let (_, portal) = d.iscsi();

@@ -106,6 +106,10 @@ pub fn format_device(d: &DeviceStatus) -> String {
     let mut out = format_status(&StatusReport { instance_id: String::new(), devices: vec![d.clone()] });
     let _ = writeln!(out, "  code      {} ({})", d.wasm.display(), d.digest);
     let _ = writeln!(out, "  type      {}, {} bytes, export {}, serial {}", d.device_type, d.size, d.export, d.serial);
+    if let Some(medium) = &d.medium {
+        let access = if medium.recordable { "recordable" } else { "read-only" };
+        let _ = writeln!(out, "  medium    {} ({access})", medium.image.display());
+    }
     let classes: Vec<String> = m.commands_by_class.iter().map(|(c, n)| format!("{c} {n}")).collect();
     let _ = writeln!(out, "  commands  {}", classes.join(", "));
     let keys: Vec<String> = m.errors_by_sense_key.iter().map(|(k, n)| format!("{k} {n}")).collect();

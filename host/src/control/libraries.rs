@@ -60,7 +60,7 @@ impl RegistryDrives {
             // Nothing holds a cartridge in a drive whose device is down, so
             // taking it out needs nothing; putting one in needs the device.
             return match change {
-                MediumChange::Unload => Ok(()),
+                MediumChange::Unload | MediumChange::Eject => Ok(()),
                 MediumChange::Load(_) => Err(format!("drive {name} is not running")),
             };
         };
@@ -230,6 +230,11 @@ impl Registry {
             let index = entry.cfg.drives.iter().position(|d| d == device)?;
             Some((entry.clone(), Role::Drive(index as u16)))
         })
+    }
+
+    /// The library `device` belongs to (as changer or drive), if any.
+    pub(super) fn library_of(&self, device: &str) -> Option<String> {
+        self.role(device).map(|(entry, _)| entry.cfg.name.clone())
     }
 
     /// The library a changer device serves, for its [`DeviceSpec`](crate::sandbox::DeviceSpec).

@@ -10,6 +10,8 @@
 //!   Unix socket; [`ctl`]: the client behind `tcmu-wasm ctl`;
 //! - [`metrics_http`]: the optional Prometheus listener;
 //! - [`identity`]: default device identities;
+//! - [`libraries`] and [`library`]: tape libraries; [`media`]: the media
+//!   of drives outside a library (`ctl media`);
 //! - [`serve`]: the daemon.
 
 pub mod api;
@@ -18,6 +20,7 @@ pub mod ctl;
 pub mod identity;
 pub mod libraries;
 pub mod library;
+pub mod media;
 pub mod metrics_http;
 pub mod platform;
 pub mod registry;

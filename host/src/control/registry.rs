@@ -124,12 +124,17 @@ impl Slot {
         &self.metrics
     }
 
+    /// The code it runs now.
+    pub(crate) fn code(&self) -> Arc<HandlerCode> {
+        self.lock().code.clone()
+    }
+
     /// The running device, if it is running.
     pub(crate) fn handle(&self) -> Option<Arc<DeviceHandle>> {
         self.lock().handle.clone().filter(|h| !h.is_finished())
     }
 
-    fn try_op(&self) -> OpResult<MutexGuard<'_, ()>> {
+    pub(super) fn try_op(&self) -> OpResult<MutexGuard<'_, ()>> {
         self.op.try_lock().map_err(|_| {
             OpError::new(ErrorKind::Busy, format!("device {:?} is busy with another operation", self.cfg.name))
         })
@@ -176,6 +181,8 @@ pub struct Registry {
     failures: Mutex<BTreeMap<String, (DeviceConfig, String)>>,
     /// Tape libraries, by name (see `libraries.rs`).
     pub(super) libraries: Mutex<BTreeMap<String, Arc<super::libraries::LibraryEntry>>>,
+    /// What each drive outside a library holds (see `media.rs`).
+    media: super::media::MediaBook,
 }
 
 impl Registry {
@@ -183,6 +190,7 @@ impl Registry {
     pub fn new(runtime: Arc<Runtime>, settings: DaemonSettings, platform: Arc<dyn Platform>) -> Arc<Self> {
         let instance_id = identity::instance_id(&settings);
         let deadlines = Deadlines::from_settings(&settings);
+        let media = super::media::MediaBook::open(&settings.state_dir());
         Arc::new(Self {
             runtime,
             settings,
@@ -194,6 +202,7 @@ impl Registry {
             handler_dirs: handlers::search_path(),
             failures: Mutex::default(),
             libraries: Mutex::default(),
+            media,
         })
     }
 
@@ -208,6 +217,11 @@ impl Registry {
         let mut registry = Arc::into_inner(registry).expect("not shared yet");
         registry.handler_dirs = dirs;
         Arc::new(registry)
+    }
+
+    /// The standalone drives' media.
+    pub(super) fn media(&self) -> &super::media::MediaBook {
+        &self.media
     }
 
     /// The daemon's settings.
@@ -420,6 +434,8 @@ impl Registry {
         }
         // A library drive gets back the cartridge its library says it holds.
         self.restore_library_drive(name);
+        // Any other drive gets back the medium it held.
+        self.restore_standalone_medium(name);
         Ok(())
     }
 
@@ -630,6 +646,7 @@ impl Registry {
                 size: cfg.size.0,
                 serial: identity::device_identity(&self.instance_id, &cfg.name).serial,
                 can_roll_back: false,
+                medium: None,
                 metrics: Default::default(),
             })
             .collect();
@@ -643,6 +660,7 @@ impl Registry {
         let mut devices: Vec<DeviceStatus> = slots
             .iter()
             .map(|slot| {
+                let medium = self.standalone_medium(&slot.cfg.name);
                 let inner = slot.lock();
                 let finished = inner.handle.as_ref().is_some_and(|h| h.is_finished());
                 let (state, reason) = match &inner.phase {
@@ -667,6 +685,7 @@ impl Registry {
                     size: slot.cfg.size.0,
                     serial: slot.identity.serial.clone(),
                     can_roll_back: inner.previous.is_some(),
+                    medium,
                     metrics: slot.metrics.snapshot(),
                 }
             })

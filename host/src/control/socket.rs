@@ -8,7 +8,8 @@
 //!   process whose primary or supplementary groups include the configured
 //!   group; anyone else gets one `unauthorized` line and is logged;
 //! - a non-root caller may name host paths (an added device's `backing`, a
-//!   handler or `--wasm` file) only under `control.allow_paths`, since the
+//!   handler or `--wasm` file, a drive's medium image) only under
+//!   `control.allow_paths`, since the
 //!   daemon opens them as root;
 //! - at most [`MAX_CLIENTS`] connections at once, requests of at most
 //!   [`super::api::MAX_REQUEST_BYTES`], connections that neither send nor
@@ -269,6 +270,8 @@ fn op_name(op: &Op) -> &'static str {
         Op::LibraryCreate { .. } => "library-create",
         Op::LibraryImport { .. } => "library-import",
         Op::LibraryExport { .. } => "library-export",
+        Op::MediaInsert { .. } => "media-insert",
+        Op::MediaEject { .. } => "media-eject",
     }
 }
 
@@ -312,6 +315,11 @@ fn execute(server: &Server, caller: Caller, op: Op) -> Response {
             {
                 return r;
             }
+            if let Some(medium) = &cfg.medium
+                && let Err(r) = check_path(server, caller, "medium", medium)
+            {
+                return r;
+            }
             if (cfg.handler.contains('/') || cfg.handler.ends_with(".wasm"))
                 && let Err(r) = check_path(server, caller, "handler", Path::new(&cfg.handler))
             {
@@ -330,6 +338,13 @@ fn execute(server: &Server, caller: Caller, op: Op) -> Response {
         Op::LibraryExport { library, mail_slot } => {
             answer(registry.library_export(&library, mail_slot).map(|r| json(&r)))
         }
+        Op::MediaInsert { device, image, recordable, force } => {
+            if let Err(r) = check_path(server, caller, "image", &image) {
+                return r;
+            }
+            answer(registry.media_insert(&device, &image, recordable, force).map(|r| json(&r)))
+        }
+        Op::MediaEject { device, force } => answer(registry.media_eject(&device, force).map(|r| json(&r))),
         Op::Remove { device } => answer(registry.remove(&device).map(|()| serde_json::json!({ "removed": device }))),
         Op::Reset { device } => answer(registry.reset(&device).map(|()| serde_json::json!({ "reset": device }))),
         Op::Reload { target, wasm, rollback, discard_state } => {

@@ -28,8 +28,14 @@ pub struct Medium {
 pub enum MediumChange {
     /// Put this medium in (the drive must be empty).
     Load(Medium),
-    /// Take the medium out; its grant is revoked first.
+    /// Take the medium out; its grant is revoked first. The library's
+    /// moves and the operator's forced eject: the handler is not asked.
     Unload,
+    /// The operator's eject: ask the handler first (its `removal` export,
+    /// WIT 0.2.2) and take the medium out only if the initiator lets it
+    /// go; refused (and nothing changes) while removal is prevented.
+    /// Handlers without that export are not asked. An empty drive is fine.
+    Eject,
 }
 
 // The element and move types are the SDK's: host and handler speak the

@@ -16,5 +16,5 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
 });
 
-pub use exports::tcmu::handler::{device, library_events, removable, state};
+pub use exports::tcmu::handler::{device, library_events, removable, removal, state};
 pub use tcmu::handler::{medium, types};

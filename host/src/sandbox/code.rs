@@ -18,7 +18,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre};
 
-use super::bindings::{self, device, library_events, removable, state};
+use super::bindings::{self, device, library_events, removable, removal, state};
 use super::guest_text::{MAX_GUEST_TEXT, sanitize};
 use super::host::DeviceState;
 use super::instance::Instance;
@@ -34,6 +34,7 @@ pub(super) struct ExportIndices {
     pub device: device::GuestIndices,
     pub state: Option<state::GuestIndices>,
     pub removable: Option<removable::GuestIndices>,
+    pub removal: Option<removal::GuestIndices>,
     pub library_events: Option<library_events::GuestIndices>,
 }
 
@@ -93,6 +94,7 @@ impl HandlerCode {
             device: device_exports,
             state: state::GuestIndices::new(&pre).ok(),
             removable: removable::GuestIndices::new(&pre).ok(),
+            removal: removal::GuestIndices::new(&pre).ok(),
             library_events: library_events::GuestIndices::new(&pre).ok(),
         };
         let mut code = Self {

@@ -185,6 +185,29 @@ impl SandboxedDevice {
         Ok(result.map_err(|msg| sanitize(&msg, MAX_GUEST_TEXT).into_owned()))
     }
 
+    /// Whether the handler lets the medium go now (`removal` export). A
+    /// handler without the export, or without a live instance, is not
+    /// asked; one that faults answering does not hold the medium hostage
+    /// either, but the fault is counted and the instance rebuilt.
+    fn removal_allowed(&mut self) -> Result<bool, BackendError> {
+        let limits = self.spec.limits.clone();
+        let Some(live) = self.live.as_mut() else { return Ok(true) };
+        let result = live.call(limits.command_budget, limits.slice, |store, x| match &x.removal {
+            Some(removal) => removal.call_removal_requested(store),
+            None => Ok(true),
+        });
+        match result {
+            Ok(allowed) => {
+                self.resnapshot("removal-requested");
+                Ok(allowed)
+            }
+            Err(fault) => {
+                self.faulted("removal-requested", fault);
+                Ok(true)
+            }
+        }
+    }
+
     /// A new, opened instance of `code`, with `state` restored (under
     /// `policy`) and newer host events replayed; returns it with its
     /// first snapshot.
@@ -524,6 +547,17 @@ impl Backend for SandboxedDevice {
                         self.faulted("loaded", fault);
                         Ok(())
                     }
+                }
+            }
+            MediumChange::Eject => {
+                if self.medium.is_none() || self.removal_allowed()? {
+                    self.change_medium(MediumChange::Unload)
+                } else {
+                    Err(BackendError::Refused(
+                        "the initiator prevents medium removal (PREVENT ALLOW MEDIUM REMOVAL); force the eject to \
+                         take the medium anyway"
+                            .into(),
+                    ))
                 }
             }
             MediumChange::Unload => {

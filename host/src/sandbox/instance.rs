@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::{device, library_events, removable, state};
+use super::bindings::{device, library_events, removable, removal, state};
 use super::guest_text::{MAX_GUEST_TEXT, sanitize};
 use super::host::DeviceState;
 use super::{EPOCH_TICK, HandlerCode, sched, wasi};
@@ -30,6 +30,9 @@ pub(super) struct Exports {
     pub state: Option<state::Guest>,
     /// The `removable` export of drives with removable media.
     pub removable: Option<removable::Guest>,
+    /// The `removal` export (0.2.2) of drives whose initiator can lock the
+    /// medium in.
+    pub removal: Option<removal::Guest>,
     /// The `library-events` export of changers.
     pub library_events: Option<library_events::Guest>,
 }
@@ -88,6 +91,7 @@ impl Instance {
             device,
             state: optional!(state),
             removable: optional!(removable),
+            removal: optional!(removal),
             library_events: optional!(library_events),
         };
         Ok(Self { store, exports })

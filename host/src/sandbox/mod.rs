@@ -44,7 +44,7 @@ use fence::FencePolicy;
 use host::DeviceState;
 
 /// The version of `tcmu:handler` this host speaks.
-pub const WIT_VERSION: &str = "0.2.1";
+pub const WIT_VERSION: &str = "0.2.2";
 
 /// How often the epoch advances; CPU budgets and slices are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
