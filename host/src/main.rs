@@ -48,6 +48,24 @@ enum Command {
     Serve(ServeArgs),
     /// Talk to a running daemon through its control socket.
     Ctl(CtlArgs),
+    /// Media images, offline.
+    #[command(subcommand)]
+    Media(MediaFileOp),
+}
+
+#[derive(Debug, Subcommand)]
+enum MediaFileOp {
+    /// Create a blank recordable disc (DVD+R) image: a sparse file that
+    /// `ctl media insert DEVICE IMAGE --recordable` puts into an optical
+    /// drive, to burn with growisofs, xorriso or cdrskin (docs/optical.md).
+    Blank {
+        /// The new image (must not exist).
+        image: PathBuf,
+        /// Recordable capacity, e.g. 700M [default: a single-layer DVD+R,
+        /// 2,295,104 sectors = 4.7 GB].
+        #[arg(long)]
+        size: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +315,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ctl(args) => run_ctl(args),
+        Command::Media(MediaFileOp::Blank { image, size }) => {
+            let capacity = match size {
+                Some(text) => tcmu_wasm::size::parse_size(&text).map_err(anyhow::Error::msg)?,
+                None => tcmu_wasm::control::media::DVD_PLUS_R_CAPACITY,
+            };
+            let bytes = tcmu_wasm::control::media::create_blank_disc(&image, capacity).map_err(anyhow::Error::msg)?;
+            println!("{}: blank DVD+R, {} sectors ({bytes} bytes, sparse)", image.display(), capacity / 2048);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -81,9 +81,13 @@ fn start(dir: &Path, cfg: &ServeConfig) -> Daemon {
 }
 
 fn exec(d: &Daemon, cdb: &[u8], data_in_len: u32) -> SimCompletion {
+    exec_out(d, cdb, &[], data_in_len)
+}
+
+fn exec_out(d: &Daemon, cdb: &[u8], data_out: &[u8], data_in_len: u32) -> SimCompletion {
     let kernel = d.platform.kernel("dvd0").unwrap();
     let mut kernel = kernel.lock().unwrap();
-    kernel.execute(cdb, &[], data_in_len, T).unwrap()
+    kernel.execute(cdb, data_out, data_in_len, T).unwrap()
 }
 
 /// (key, ASC, ASCQ) of fixed-format sense; zeros for GOOD.
@@ -253,4 +257,53 @@ fn a_library_drive_may_not_name_a_medium_and_a_recordable_flag_needs_one() {
     )
     .unwrap_err();
     assert!(format!("{err:#}").contains("needs a medium"), "{err:#}");
+}
+
+#[test]
+fn a_blank_disc_burned_through_the_drive_reads_back_after_an_eject_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = disc(dir.path(), "first.iso", 32, 0xa1);
+    let cfg = config(dir.path(), &first);
+    let blank = dir.path().join("blank.dvd");
+    let made = Command::new(env!("CARGO_BIN_EXE_tcmu-wasm"))
+        .args(["media", "blank", "--size", "1M"])
+        .arg(&blank)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert_eq!(std::fs::metadata(&blank).unwrap().len(), (1 << 20) + 4096);
+
+    let d = start(dir.path(), &cfg);
+    let blank_arg = blank.to_str().unwrap();
+    ctl_ok(&d, &["media", "insert", "dvd0", blank_arg, "--recordable"]);
+    becomes_ready(&d);
+    let profile = exec(&d, &[0x46, 0x01, 0, 0, 0, 0, 0, 0, 8, 0], 8);
+    assert_eq!(&profile.data_in[6..8], &[0x00, 0x1b], "a DVD+R");
+    // Burn 32 sectors, close track and session.
+    let data: Vec<u8> = (0..32 * SECTOR).map(|i| (i / SECTOR) as u8 ^ 0x5a).collect();
+    let write = exec_out(&d, &[0x2a, 0, 0, 0, 0, 0, 0, 0, 32, 0], &data, 0);
+    assert_eq!(sense(&write), (0, 0, 0));
+    assert_eq!(sense(&exec(&d, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0)), (0, 0, 0));
+    assert_eq!(sense(&exec(&d, &[0x5b, 0, 1, 0, 0, 1, 0, 0, 0, 0], 0)), (0, 0, 0));
+    assert_eq!(sense(&exec(&d, &[0x5b, 0, 2, 0, 0, 0, 0, 0, 0, 0], 0)), (0, 0, 0));
+    // The image on the host: the data from its first byte.
+    assert_eq!(&std::fs::read(&blank).unwrap()[..data.len()], &data[..]);
+
+    // Eject and re-insert: complete, reads as written.
+    ctl_ok(&d, &["media", "eject", "dvd0"]);
+    ctl_ok(&d, &["media", "insert", "dvd0", blank_arg, "--recordable"]);
+    becomes_ready(&d);
+    let info = exec(&d, &[0x51, 0, 0, 0, 0, 0, 0, 0, 34, 0], 34);
+    assert_eq!(info.data_in[2] & 0x0f, 0b1110, "complete");
+    let read = exec(&d, &[0x28, 0, 0, 0, 0, 0, 0, 0, 32, 0], 32 * SECTOR as u32);
+    assert_eq!(read.data_in, data);
+    drop(d);
+
+    // Restart: the burned disc is back in the drive, still complete.
+    let d = start(dir.path(), &cfg);
+    becomes_ready(&d);
+    let capacity = exec(&d, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], 8);
+    assert_eq!(&capacity.data_in[..4], &31u32.to_be_bytes());
+    let medium = d.registry.status(Some("dvd0")).unwrap().devices[0].medium.clone().unwrap();
+    assert!(medium.recordable);
 }

@@ -1,6 +1,6 @@
-//! GET CONFIGURATION: the profiles the drive plays (DVD-ROM, CD-ROM), the
-//! current one from the disc, and the features of a read-only DVD drive
-//! with a tray, each flagged current or not for the disc in it.
+//! GET CONFIGURATION: the profiles the drive plays (DVD+R, DVD-ROM,
+//! CD-ROM), the current one from the disc, and the features of a DVD+R
+//! writer with a tray, each flagged current or not for the disc in it.
 
 use tcmu_guest_sdk::scsi::bytes::{get_be16, put_be16, put_be32};
 use tcmu_guest_sdk::scsi::respond;
@@ -18,6 +18,8 @@ pub mod profile {
     pub const CD_ROM: u16 = 0x0008;
     /// DVD-ROM.
     pub const DVD_ROM: u16 = 0x0010;
+    /// DVD+R.
+    pub const DVD_PLUS_R: u16 = 0x001b;
 }
 
 /// Feature codes of MMC-6.
@@ -30,6 +32,7 @@ mod feature {
     pub const MULTI_READ: u16 = 0x001d;
     pub const CD_READ: u16 = 0x001e;
     pub const DVD_READ: u16 = 0x001f;
+    pub const DVD_PLUS_R: u16 = 0x002b;
     pub const POWER_MANAGEMENT: u16 = 0x0100;
     pub const TIMEOUT: u16 = 0x0105;
     pub const REAL_TIME_STREAMING: u16 = 0x0107;
@@ -37,7 +40,7 @@ mod feature {
 
 /// The profiles offered, most capable first (MMC wants descending
 /// profile numbers within the list).
-const PROFILES: [u16; 2] = [profile::DVD_ROM, profile::CD_ROM];
+const PROFILES: [u16; 3] = [profile::DVD_PLUS_R, profile::DVD_ROM, profile::CD_ROM];
 
 /// One feature descriptor: code, version, persistent and current bits,
 /// and its data.
@@ -61,16 +64,23 @@ impl Feature {
 }
 
 impl OpticalDrive {
-    /// The current profile: DVD-ROM with a readable disc, none otherwise.
+    /// The current profile: DVD+R with a recordable disc (blank, written
+    /// or complete: the medium does not change), DVD-ROM with a pressed
+    /// one, none without a readable disc.
     pub(crate) fn current_profile(&self) -> u16 {
-        if self.disc_ready() { profile::DVD_ROM } else { profile::NONE }
+        match &self.disc {
+            Some(disc) if self.disc_ready() && disc.recording.is_some() => profile::DVD_PLUS_R,
+            Some(_) if self.disc_ready() => profile::DVD_ROM,
+            _ => profile::NONE,
+        }
     }
 
     fn features(&self) -> Vec<Feature> {
         let current = self.current_profile();
-        let has_disc = current != profile::NONE;
+        let readable = self.disc.as_ref().is_some_and(|d| d.blocks() > 0) && current != profile::NONE;
         let cd = current == profile::CD_ROM;
-        let dvd = current == profile::DVD_ROM;
+        let plus_r = current == profile::DVD_PLUS_R;
+        let dvd = current == profile::DVD_ROM || plus_r;
         let mut list = Vec::new();
         for p in PROFILES {
             let mut d = [0u8; 4];
@@ -94,10 +104,18 @@ impl OpticalDrive {
             // Tray (001b), Load, Eject, Lock: a drive whose tray opens and
             // closes by command and which honours PREVENT.
             simple(feature::REMOVABLE_MEDIUM, 0, true, vec![0x20 | 0x10 | 0x08 | 0x01, 0, 0, 0]),
-            Feature { code: feature::RANDOM_READABLE, version: 0, persistent: false, current: has_disc, data: random },
+            Feature { code: feature::RANDOM_READABLE, version: 0, persistent: false, current: readable, data: random },
             Feature { code: feature::MULTI_READ, version: 0, persistent: false, current: cd, data: vec![] },
             Feature { code: feature::CD_READ, version: 2, persistent: false, current: cd, data: vec![0, 0, 0, 0] },
             Feature { code: feature::DVD_READ, version: 1, persistent: false, current: dvd, data: vec![0, 0, 0, 0] },
+            // Write: DVD+R recording (no dual layer).
+            Feature {
+                code: feature::DVD_PLUS_R,
+                version: 0,
+                persistent: false,
+                current: plus_r,
+                data: vec![1, 0, 0, 0],
+            },
             simple(feature::POWER_MANAGEMENT, 0, true, vec![]),
             simple(feature::TIMEOUT, 1, true, timeout),
             // SCS (SET CD SPEED) and MP2A; no stream writing.

@@ -1,7 +1,9 @@
-//! What a pressed disc looks like to the commands that describe it: READ
+//! What a disc looks like to the commands that describe it: READ
 //! CAPACITY, READ TOC/PMA/ATIP, READ DISC INFORMATION, READ TRACK
 //! INFORMATION, READ DVD STRUCTURE, READ FORMAT CAPACITIES. One session,
-//! one data track (Mode 1 / DVD sectors) from LBA 0 to the end, closed.
+//! one data track (Mode 1 / DVD sectors) from LBA 0: on a pressed disc to
+//! the end, closed; on a DVD+R as far as it is recorded, open (with a next
+//! writable address and free blocks) until CLOSE TRACK/SESSION.
 
 use tcmu_guest_sdk::scsi::bytes::{get_be16, get_be32, put_be16, put_be32};
 use tcmu_guest_sdk::scsi::capacity::read_capacity_10_data;
@@ -10,6 +12,7 @@ use tcmu_guest_sdk::sense::{LBA_OUT_OF_RANGE, Sense, SenseCode, key};
 use tcmu_guest_sdk::{Command, Transfer};
 
 use crate::disc::SECTOR;
+use crate::recording::{Recording, Status};
 use crate::{OpticalDrive, Outcome};
 
 /// The only track, and the lead-out's track number.
@@ -44,8 +47,9 @@ fn address(lba: u32, as_msf: bool) -> [u8; 4] {
 impl OpticalDrive {
     /// READ CAPACITY(10): last LBA and 2048-byte blocks.
     pub(crate) fn read_capacity(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Outcome {
+        // A blank disc reports LBA 0, as drives do.
         let blocks = self.ready_disc()?.blocks();
-        let data = read_capacity_10_data(u64::from(blocks) - 1, SECTOR);
+        let data = read_capacity_10_data(u64::from(blocks.saturating_sub(1)), SECTOR);
         Ok(respond(xfer, cmd, &data, 8))
     }
 
@@ -65,6 +69,10 @@ impl OpticalDrive {
         let start_track = cdb[6];
         let allocation = u32::from(get_be16(&cdb[7..]));
         let blocks = self.ready_disc()?.blocks();
+        if blocks == 0 {
+            // A blank disc has no table of contents.
+            return Err(Sense::invalid_cdb_field(2, None));
+        }
         let mut data = vec![0u8; 4];
         match format {
             0 => {
@@ -106,7 +114,8 @@ impl OpticalDrive {
     }
 
     /// READ DISC INFORMATION, standard disc information (data type 000b):
-    /// a complete, non-erasable disc with one session and one track.
+    /// one session and one track on a non-erasable disc, complete for a
+    /// pressed disc, blank, incomplete or complete for a DVD+R.
     pub(crate) fn read_disc_information(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Outcome {
         let cdb = cmd.cdb;
         if cdb.len() < 10 {
@@ -116,19 +125,35 @@ impl OpticalDrive {
             return Err(Sense::invalid_cdb_field(1, Some(2)));
         }
         let allocation = u32::from(get_be16(&cdb[7..]));
-        self.ready_disc()?;
+        let recording = self.ready_disc()?.recording.clone();
         let mut data = vec![0u8; 34];
         put_be16(&mut data, 32);
-        data[2] = 0b11 << 2 | 0b10; // last session complete, disc complete
+        // Last session state (bits 3-2) and disc status (1-0): empty and
+        // blank, incomplete and incomplete, complete and complete.
+        data[2] = match recording.as_ref().map(|r| r.status) {
+            Some(Status::Blank) => 0b0000,
+            Some(Status::Incomplete) => 0b01 << 2 | 0b01,
+            Some(Status::Complete) | None => 0b11 << 2 | 0b10,
+        };
         data[3] = TRACK; // first track on the disc
         data[4] = 1; // sessions
         data[5] = TRACK; // first track in the last session
         data[6] = TRACK; // last track in the last session
         data[7] = 0x20; // URU: unrestricted use
         data[8] = 0x00; // disc type: CD-ROM / data (also what DVD drives report)
-        // A complete disc has no next lead-in and no last possible lead-out.
-        put_be32(&mut data[16..], u32::MAX);
-        put_be32(&mut data[20..], u32::MAX);
+        match &recording {
+            Some(r) if r.status != Status::Complete => {
+                // Where the next session's lead-in would start, and the last
+                // possible lead-out: the end of the data area.
+                put_be32(&mut data[16..], 0);
+                put_be32(&mut data[20..], r.capacity);
+            }
+            // A complete disc has no next lead-in and no last possible lead-out.
+            _ => {
+                put_be32(&mut data[16..], u32::MAX);
+                put_be32(&mut data[20..], u32::MAX);
+            }
+        }
         Ok(respond(xfer, cmd, &data, allocation))
     }
 
@@ -140,11 +165,22 @@ impl OpticalDrive {
         }
         let number = get_be32(&cdb[2..]);
         let allocation = u32::from(get_be16(&cdb[7..]));
-        let blocks = self.ready_disc()?.blocks();
+        let disc = self.ready_disc()?;
+        let blocks = disc.blocks();
+        let recording = disc.recording.clone();
+        let open = recording.as_ref().is_some_and(|r| r.status != Status::Complete && !r.track_closed);
+        // The track spans the recorded sectors; an open one the whole
+        // space it may still fill.
+        let span = match &recording {
+            Some(r) if open => r.track_end(),
+            _ => blocks,
+        };
         match cdb[1] & 0x03 {
-            0b00 if number < blocks => {}
+            0b00 if number < span => {}
             0b00 => return Err(LBA_OUT_OF_RANGE.into()),
-            0b01 | 0b10 if number == 1 => {}
+            // Track FFh is the invisible (open) track of a recordable disc.
+            0b01 if number == 1 || number == 0xff && open => {}
+            0b10 if number == 1 => {}
             0b01 | 0b10 => return Err(Sense::invalid_cdb_field(2, None)),
             _ => return Err(Sense::invalid_cdb_field(1, Some(1))),
         }
@@ -157,14 +193,17 @@ impl OpticalDrive {
         data[7] = 0x00; // no next writable address, no last recorded address
         put_be32(&mut data[8..], 0); // track start
         put_be32(&mut data[20..], if self.current_profile() == crate::features::profile::CD_ROM { 0 } else { 16 });
-        put_be32(&mut data[24..], blocks); // track size
+        put_be32(&mut data[24..], span); // track size
+        if let Some(r) = &recording {
+            track_recording(&mut data, r, open);
+        }
         Ok(respond(xfer, cmd, &data, allocation))
     }
 
     /// READ DVD STRUCTURE: formats 00h (physical format), 01h (copyright:
-    /// no protection), 04h (manufacturing information, empty) and FFh (the
-    /// list). 0Eh (DVD-R pre-recorded lead-in) and 11h (DVD+R ADIP) belong
-    /// to recordable discs: on this pressed disc they are 05/30/02.
+    /// no protection), 04h (manufacturing information, empty), 11h (DVD+R
+    /// ADIP, on a DVD+R) and FFh (the list). 0Eh (DVD-R pre-recorded
+    /// lead-in), and 11h on a pressed disc, are 05/30/02.
     pub(crate) fn read_dvd_structure(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Outcome {
         let cdb = cmd.cdb;
         if cdb.len() < 12 {
@@ -177,16 +216,19 @@ impl OpticalDrive {
         let layer = cdb[6];
         let format = cdb[7];
         let allocation = u32::from(get_be16(&cdb[8..]));
-        let blocks = self.ready_disc()?.blocks();
+        let disc = self.ready_disc()?;
+        let recordable = disc.recording.as_ref().map(|r| r.capacity);
+        // The data area: what is pressed, or the whole recordable area.
+        let blocks = recordable.unwrap_or(disc.blocks());
         if layer != 0 && format < 0xc0 {
             return Err(Sense::invalid_cdb_field(6, None));
         }
         let body: Vec<u8> = match format {
             0x00 => {
                 let mut p = vec![0u8; 2048];
-                p[0] = 0x01; // book type DVD-ROM, part version 1
+                p[0] = if recordable.is_some() { 0xa1 } else { 0x01 }; // book type DVD+R / DVD-ROM, version 1
                 p[1] = 0x02; // 120 mm, maximum rate 10.08 Mbit/s
-                p[2] = 0x01; // one layer, parallel track path, embossed
+                p[2] = if recordable.is_some() { 0x02 } else { 0x01 }; // one layer; recordable / embossed
                 p[3] = 0x10; // 0.267 µm/bit, 0.74 µm/track
                 put_be32(&mut p[4..], DVD_DATA_START_PSN);
                 put_be32(&mut p[8..], DVD_DATA_START_PSN.saturating_add(blocks - 1));
@@ -194,10 +236,16 @@ impl OpticalDrive {
             }
             0x01 => vec![0, 0, 0, 0], // no copy protection, all regions
             0x04 => vec![0u8; 2048],
+            0x11 if recordable.is_some() => adip(blocks),
             0x0e | 0x11 => return Err(INCOMPATIBLE_FORMAT.into()),
             0xff => {
                 let mut list = Vec::new();
-                for (code, len) in [(0x00u8, 2048u16), (0x01, 4), (0x04, 2048), (0xff, 16)] {
+                let mut formats = vec![(0x00u8, 2048u16), (0x01, 4), (0x04, 2048)];
+                if recordable.is_some() {
+                    formats.push((0x11, 256));
+                }
+                formats.push((0xff, 4 * (formats.len() as u16 + 1)));
+                for (code, len) in formats {
                     let mut d = [code, 0x40, 0, 0]; // RDS: readable with READ DVD STRUCTURE
                     put_be16(&mut d[2..], len);
                     list.extend(d);
@@ -220,15 +268,57 @@ impl OpticalDrive {
             return Err(Sense::invalid_cdb_field(0, None));
         }
         let allocation = u32::from(get_be16(&cdb[7..]));
-        let blocks = self.ready_disc()?.blocks();
+        let disc = self.ready_disc()?;
+        // A DVD+R that is not complete: its whole capacity, unformatted.
+        let (blocks, kind) = match &disc.recording {
+            Some(r) if r.status != Status::Complete => (r.capacity, 0x01),
+            _ => (disc.blocks(), 0x02),
+        };
         let mut data = vec![0, 0, 0, 8];
         let mut d = [0u8; 8];
         put_be32(&mut d, blocks);
-        d[4] = 0x02; // descriptor type: formatted media
+        d[4] = kind; // descriptor type: unformatted or formatted media
         d[5..8].copy_from_slice(&SECTOR.to_be_bytes()[1..]);
         data.extend(d);
         Ok(respond(xfer, cmd, &data, allocation))
     }
+}
+
+/// The recording fields of a READ TRACK INFORMATION reply: blank and
+/// reserved bits, the next writable address and free blocks of an open
+/// track, the last recorded address.
+fn track_recording(data: &mut [u8], r: &Recording, open: bool) {
+    data[6] = 0x01 | u8::from(r.reserved > 0) << 7 | u8::from(r.written == 0) << 6; // RT, Blank, data mode 1
+    if r.written == 0 {
+        data[5] = 0x04; // a blank track has no copy or damage state
+    }
+    let mut valid = 0;
+    if open {
+        valid |= 0x01; // NWA_V
+        put_be32(&mut data[12..], r.written);
+        put_be32(&mut data[16..], r.free());
+    }
+    if r.written > 0 {
+        valid |= 0x02; // LRA_V
+        put_be32(&mut data[28..], r.written - 1);
+    }
+    data[7] = valid;
+}
+
+/// READ DVD STRUCTURE 11h, DVD+R ADIP information: the disc's book type,
+/// data area, and the media identifier dvd+rw-mediainfo prints.
+fn adip(blocks: u32) -> Vec<u8> {
+    let mut a = vec![0u8; 256];
+    a[0] = 0xa1; // DVD+R, version 1
+    a[1] = 0x02; // 120 mm, 10.08 Mbit/s
+    a[2] = 0x02; // one layer, recordable
+    a[3] = 0x10;
+    put_be32(&mut a[4..], DVD_DATA_START_PSN);
+    put_be32(&mut a[8..], DVD_DATA_START_PSN.saturating_add(blocks - 1));
+    a[19..27].copy_from_slice(b"TCMUWASM"); // disc manufacturer ID
+    a[27..30].copy_from_slice(b"R01"); // media type ID
+    a[30] = 0x01; // product revision
+    a
 }
 
 #[cfg(test)]

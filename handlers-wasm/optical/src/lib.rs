@@ -1,10 +1,12 @@
-//! # tcmu-handler-optical: an MMC DVD-ROM drive over host-granted disc images
+//! # tcmu-handler-optical: an MMC DVD drive over host-granted disc images
 //!
 //! [`OpticalDrive`] is a CD/DVD drive (peripheral type 05h, removable) with
 //! a tray. Its disc is an image file the host grants while it is in the
 //! drive ([`Handler::medium_loaded`]); the handler never sees a path. An
 //! image of 2048-byte sectors (ISO 9660, UDF) reads as a pressed DVD-ROM
-//! with one session and one data track. It answers what Linux's sr driver
+//! with one session and one data track; a recordable image (a blank one
+//! granted writable, or one with a recording trailer, see [`recording`])
+//! is a DVD+R that growisofs, xorriso and cdrskin burn. It answers what Linux's sr driver
 //! and cdrom layer, udev's `cdrom_id`, `mount`, `eject`, sg3_utils,
 //! dvd+rw-mediainfo, xorriso, cdrskin, wodim and cd-info send:
 //!
@@ -12,23 +14,27 @@
 //!   02/3A/02 (tray open), 02/04/01 once after a disc arrived or the tray
 //!   closed on one, then 06/28/00 once; REQUEST SENSE; INQUIRY with VPD
 //!   00h, 80h and 83h;
-//! - GET CONFIGURATION (RT 0, 1, 2): profiles DVD-ROM and CD-ROM, the
-//!   current one from the disc; features 0000h–0003h, 0010h, 001Dh–001Fh,
-//!   0100h, 0105h and 0107h with their current bits;
+//! - GET CONFIGURATION (RT 0, 1, 2): profiles DVD+R, DVD-ROM and CD-ROM,
+//!   the current one from the disc; features 0000h–0003h, 0010h,
+//!   001Dh–001Fh, 002Bh, 0100h, 0105h and 0107h with their current bits;
 //! - GET EVENT STATUS NOTIFICATION (polled): operational change and media
 //!   classes, media events queued in order (eject request, media removal,
 //!   new media);
-//! - MODE SENSE/SELECT(6/10) pages 01h, 0Ah, 1Ah, 1Dh and 2Ah (DVD-ROM
-//!   read, tray, eject, lock);
+//! - MODE SENSE/SELECT(6/10) pages 01h, 05h (write parameters), 0Ah, 1Ah,
+//!   1Dh and 2Ah (DVD-ROM read, write speeds, tray, eject, lock);
 //! - READ CAPACITY, READ(10), READ(12); READ TOC/PMA/ATIP formats 0, 1, 2
-//!   (LBA and MSF); READ DISC INFORMATION; READ TRACK INFORMATION; READ DVD
-//!   STRUCTURE 00h, 01h, 04h, FFh; READ FORMAT CAPACITIES;
+//!   (LBA and MSF); READ DISC INFORMATION; READ TRACK INFORMATION (next
+//!   writable address and free blocks of a recordable disc); READ DVD
+//!   STRUCTURE 00h, 01h, 04h, 11h (DVD+R ADIP), FFh; READ FORMAT CAPACITIES;
+//! - recording a DVD+R: RESERVE TRACK, WRITE(10)/(12) at the next writable
+//!   address, SEND OPC INFORMATION, CLOSE TRACK/SESSION (functions 1, 2, 5,
+//!   6, with Immed and "operation in progress" 02/04/07 while closing);
 //! - MECHANISM STATUS; START STOP UNIT with LoEj (eject and load, eject
 //!   refused with 05/53/02 while prevented); PREVENT ALLOW MEDIUM REMOVAL;
 //!   SET CD SPEED, SET STREAMING, GET PERFORMANCE; READ BUFFER CAPACITY;
 //!   SYNCHRONIZE CACHE.
 //!
-//! Not here yet: recordable discs (DVD+R), CD audio, DVD+RW, BD.
+//! Not supported: CD audio, DVD+RW, DVD-R/RW, multi-session DVD+R, BD.
 //!
 //! ## Config string
 //!
@@ -55,6 +61,7 @@ mod events;
 pub mod features;
 mod layout;
 mod mode;
+pub mod recording;
 mod state;
 
 #[cfg(test)]
@@ -115,6 +122,11 @@ pub struct OpticalDrive {
     events: MediaEvents,
     /// The read speed SET CD SPEED / SET STREAMING chose, kB/s.
     read_speed: u16,
+    /// Commands left that report "operation in progress" after an
+    /// immediate CLOSE TRACK/SESSION.
+    busy: u8,
+    /// Mode page 05h (write parameters) as MODE SELECT left it.
+    write_parameters: Vec<u8>,
 }
 
 /// What a command implementation returns: its completion, or the sense to
@@ -139,6 +151,8 @@ impl Handler for OpticalDrive {
             prevent: false,
             events: MediaEvents::default(),
             read_speed: mode::MAX_READ_SPEED,
+            busy: 0,
+            write_parameters: mode::default_write_parameters(),
         })
     }
 
@@ -158,6 +172,7 @@ impl Handler for OpticalDrive {
             return Err("the drive already holds a disc".into());
         }
         self.disc = Some(Disc::load(image, info)?);
+        self.busy = 0;
         // Putting a disc in closes the tray over it.
         self.tray_open = false;
         self.spinning_up = true;
@@ -171,6 +186,14 @@ impl Handler for OpticalDrive {
             // request and may allow removal and eject itself.
             self.events.push(MediaEvent::EjectRequest);
             return false;
+        }
+        // The grant still works: make a recording durable before it goes.
+        if let Some(disc) = &self.disc
+            && disc.recording.is_some()
+            && !disc.info.write_protected
+            && let Err(e) = disc.save_recording(true)
+        {
+            log(LogLevel::Warn, &format!("saving the recording before the eject: {e:?}"));
         }
         true
     }
@@ -200,7 +223,7 @@ impl OpticalDrive {
         use mmc::*;
         use opcode::{INQUIRY, MODE_SELECT_6, MODE_SELECT_10, MODE_SENSE_6, MODE_SENSE_10};
         use opcode::{PREVENT_ALLOW_MEDIUM_REMOVAL, READ_10, READ_12, READ_CAPACITY_10, REQUEST_SENSE};
-        use opcode::{START_STOP_UNIT, SYNCHRONIZE_CACHE_10, TEST_UNIT_READY};
+        use opcode::{START_STOP_UNIT, SYNCHRONIZE_CACHE_10, TEST_UNIT_READY, WRITE_10, WRITE_12};
         match cmd.opcode() {
             TEST_UNIT_READY => {
                 self.ready_disc()?;
@@ -232,8 +255,11 @@ impl OpticalDrive {
             SET_STREAMING => self.set_streaming(cmd, xfer),
             GET_PERFORMANCE => self.get_performance(cmd, xfer),
             READ_BUFFER_CAPACITY => self.read_buffer_capacity(cmd, xfer),
-            // Nothing is cached: a read-only drive has nothing to write back.
-            SYNCHRONIZE_CACHE_10 => Ok(Completion::good()),
+            SYNCHRONIZE_CACHE_10 => self.synchronize_cache(),
+            WRITE_10 | WRITE_12 => self.write(cmd),
+            recording::opcode::RESERVE_TRACK => self.reserve_track(cmd),
+            recording::opcode::SEND_OPC_INFORMATION => self.send_opc(cmd),
+            recording::opcode::CLOSE_TRACK_SESSION => self.close_track_session(cmd),
             _ => Err(INVALID_COMMAND_OPERATION_CODE.into()),
         }
     }
@@ -256,6 +282,10 @@ impl OpticalDrive {
             self.spc.unit_attentions.raise(readiness::MEDIUM_MAY_HAVE_CHANGED);
             return Err(readiness::BECOMING_READY.into());
         }
+        if self.busy > 0 {
+            self.busy -= 1;
+            return Err(recording::OPERATION_IN_PROGRESS.into());
+        }
         self.disc.as_ref().ok_or_else(|| INTERNAL_TARGET_FAILURE.into())
     }
 
@@ -272,7 +302,9 @@ impl OpticalDrive {
 
     /// What REQUEST SENSE reports when no unit attention is pending.
     fn standing_condition(&self) -> Option<Sense> {
-        self.not_ready().or_else(|| self.spinning_up.then(|| readiness::BECOMING_READY.into()))
+        self.not_ready()
+            .or_else(|| self.spinning_up.then(|| readiness::BECOMING_READY.into()))
+            .or_else(|| (self.busy > 0).then(|| recording::OPERATION_IN_PROGRESS.into()))
     }
 
     fn inquiry(&self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Outcome {
@@ -383,9 +415,10 @@ impl OpticalDrive {
         Ok(Completion::good())
     }
 
-    /// GET PERFORMANCE, performance data (type 00h) for reading: one
-    /// nominal descriptor over the whole disc. Write speed descriptors
-    /// (type 03h) are an empty list: this drive does not write.
+    /// GET PERFORMANCE: performance data (type 00h), one nominal descriptor
+    /// over the disc for reading, or with the Write bit for writing a
+    /// recordable disc; write speed descriptors (type 03h), one for a
+    /// recordable disc, none for a pressed one.
     fn get_performance(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Outcome {
         let cdb = cmd.cdb;
         if cdb.len() < 12 {
@@ -395,22 +428,36 @@ impl OpticalDrive {
         let max_descriptors = u32::from(get_be16(&cdb[8..]));
         let kind = cdb[10];
         let mut data = vec![0u8; 8];
+        let disc = self.disc.as_ref().filter(|_| self.disc_ready());
+        let recordable = disc.and_then(|d| d.recording.as_ref()).map(|r| r.capacity);
         match kind {
             0x00 => {
+                let write = data_type & 0x04 != 0;
                 data[4] = data_type & 0x04; // Write bit echoes the request
-                if data_type & 0x04 == 0 && max_descriptors > 0 {
-                    let end = match &self.disc {
-                        Some(disc) if self.disc_ready() => disc.blocks() - 1,
-                        _ => 0,
-                    };
+                let (end, speed) = match (write, recordable) {
+                    (false, _) => (disc.map_or(0, |d| d.blocks().saturating_sub(1)), u32::from(self.read_speed)),
+                    (true, Some(capacity)) => (capacity - 1, u32::from(mode::WRITE_SPEED)),
+                    (true, None) => (0, 0),
+                };
+                if max_descriptors > 0 && speed > 0 {
                     let mut d = [0u8; 16];
-                    put_be32(&mut d[4..], u32::from(self.read_speed));
+                    put_be32(&mut d[4..], speed);
                     put_be32(&mut d[8..], end);
-                    put_be32(&mut d[12..], u32::from(self.read_speed));
+                    put_be32(&mut d[12..], speed);
                     data.extend(d);
                 }
             }
-            0x03 => {}
+            0x03 => {
+                if let Some(capacity) = recordable
+                    && max_descriptors > 0
+                {
+                    let mut d = [0u8; 16];
+                    put_be32(&mut d[4..], capacity - 1); // end LBA
+                    put_be32(&mut d[8..], u32::from(self.read_speed));
+                    put_be32(&mut d[12..], u32::from(mode::WRITE_SPEED));
+                    data.extend(d);
+                }
+            }
             _ => return Err(Sense::invalid_cdb_field(10, None)),
         }
         let len = (data.len() - 4) as u32;

@@ -149,12 +149,13 @@ fn configuration_profiles_and_current_features_follow_the_disc() {
     assert_eq!(&o.data_in[6..8], &[0x00, 0x10], "current profile DVD-ROM");
     let total = u32::from_be_bytes(o.data_in[0..4].try_into().unwrap()) as usize;
     assert_eq!(total + 4, o.data_in.len());
-    // Profile list: DVD-ROM (current), CD-ROM.
-    assert_eq!(&o.data_in[8..12], &[0, 0, 0x03, 8]);
-    assert_eq!(&o.data_in[12..20], &[0x00, 0x10, 0x01, 0, 0x00, 0x08, 0x00, 0]);
+    // Profile list: DVD+R, DVD-ROM (current), CD-ROM.
+    assert_eq!(&o.data_in[8..12], &[0, 0, 0x03, 12]);
+    assert_eq!(&o.data_in[12..24], &[0x00, 0x1b, 0x00, 0, 0x00, 0x10, 0x01, 0, 0x00, 0x08, 0x00, 0]);
     let f = features(&o.data_in);
     let codes: Vec<u16> = f.iter().map(|(c, _)| *c).collect();
-    assert_eq!(codes, [0x0000, 0x0001, 0x0002, 0x0003, 0x0010, 0x001d, 0x001e, 0x001f, 0x0100, 0x0105, 0x0107]);
+    assert_eq!(codes, [0x0000, 0x0001, 0x0002, 0x0003, 0x0010, 0x001d, 0x001e, 0x001f, 0x002b, 0x0100, 0x0105, 0x0107]);
+    assert!(!f.iter().find(|(c, _)| *c == 0x002b).unwrap().1, "DVD+R is not current with a pressed disc");
     let current = |code| f.iter().find(|(c, _)| *c == code).unwrap().1;
     assert!(current(0x0010) && current(0x001f), "random readable and DVD read with a DVD in");
     assert!(!current(0x001e) && !current(0x001d), "CD read is not current");
@@ -200,7 +201,7 @@ fn page_2a_offers_dvd_read_a_tray_eject_and_lock() {
         }
         v
     };
-    assert_eq!(codes, [0x01, 0x0a, 0x1a, 0x1d, 0x2a]);
+    assert_eq!(codes, [0x01, 0x05, 0x0a, 0x1a, 0x1d, 0x2a]);
     assert_eq!(execute(&mut d, &[0x1a, 0x08, 0x2a, 0, 64, 0], &[], 64).status(), GOOD, "MODE SENSE(6) too");
 }
 
@@ -359,7 +360,8 @@ fn speed_performance_and_buffer_commands_answer() {
     assert_eq!(execute(&mut d, &[0xb6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 28, 0], &desc, 0).status(), GOOD);
     let o = execute(&mut d, &[0x5a, 0x08, 0x2a, 0, 0, 0, 0, 0, 64, 0], &[], 64);
     assert_eq!(u16::from_be_bytes([o.data_in[8 + 14], o.data_in[8 + 15]]), 2770);
-    assert_eq!(execute(&mut d, &[0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], &[0; 2048], 0).sense_code(), (5, 0x20, 0x00));
+    // A pressed disc cannot be written.
+    assert_eq!(execute(&mut d, &[0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], &[0; 2048], 0).sense_code(), (5, 0x30, 0x05));
 }
 
 #[test]
@@ -389,4 +391,203 @@ fn state_carries_the_tray_and_events_for_the_same_disc_load() {
     let mut bad = saved.clone();
     bad[0] = 99;
     assert!(drive().restore_state(&bad).is_err());
+}
+
+// ---- recordable discs (DVD+R) ----
+
+/// Data area of the recordable test disc, in sectors.
+const CAPACITY: u32 = 256;
+
+/// A blank recordable image: the data area and a zero trailer.
+fn blank_disc() -> MemStore {
+    MemStore::new(CAPACITY as usize * 2048 + 4096)
+}
+
+fn writable(load_id: u64) -> MediumInfo {
+    MediumInfo { barcode: String::new(), write_protected: false, load_id }
+}
+
+fn load_with(disc: &MemStore, info: MediumInfo) -> OpticalDrive {
+    let mut d = drive();
+    d.medium_loaded(Box::new(disc.clone()), info).unwrap();
+    assert_eq!(tur(&mut d).sense_code(), (2, 0x04, 0x01));
+    assert_eq!(tur(&mut d).sense_code(), (6, 0x28, 0x00));
+    assert_eq!(tur(&mut d).status(), GOOD);
+    d
+}
+
+fn write10(d: &mut OpticalDrive, lba: u32, blocks: u16, fill: u8) -> Outcome {
+    let l = lba.to_be_bytes();
+    let n = blocks.to_be_bytes();
+    let data = vec![fill; usize::from(blocks) * 2048];
+    execute(d, &[0x2a, 0, l[0], l[1], l[2], l[3], 0, n[0], n[1], 0], &data, 0)
+}
+
+/// READ TRACK INFORMATION of track 1: (flags byte 6, valid byte 7, NWA,
+/// free blocks, track size, last recorded address).
+fn track(d: &mut OpticalDrive) -> (u8, u8, u32, u32, u32, u32) {
+    let o = execute(d, &[0x52, 0x01, 0, 0, 0, 1, 0, 0, 48, 0], &[], 48);
+    assert_eq!(o.status(), GOOD, "{:?}", o.sense_code());
+    let be = |at: usize| u32::from_be_bytes(o.data_in[at..at + 4].try_into().unwrap());
+    (o.data_in[6], o.data_in[7], be(12), be(16), be(24), be(28))
+}
+
+/// READ DISC INFORMATION byte 2: last session state and disc status.
+fn disc_status(d: &mut OpticalDrive) -> u8 {
+    let o = execute(d, &[0x51, 0, 0, 0, 0, 0, 0, 0, 34, 0], &[], 34);
+    assert_eq!(o.status(), GOOD);
+    o.data_in[2]
+}
+
+fn close(d: &mut OpticalDrive, function: u8, immediate: bool) -> Outcome {
+    execute(d, &[0x5b, u8::from(immediate), function, 0, 0, 1, 0, 0, 0, 0], &[], 0)
+}
+
+fn capacity(d: &mut OpticalDrive) -> u32 {
+    let o = execute(d, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 8);
+    assert_eq!(o.status(), GOOD);
+    u32::from_be_bytes(o.data_in[..4].try_into().unwrap())
+}
+
+#[test]
+fn a_blank_dvd_plus_r_reports_itself_blank_with_all_its_space_writable() {
+    let disc = blank_disc();
+    let mut d = load_with(&disc, writable(1));
+    let o = get_configuration(&mut d, 1, 0, 0x400);
+    assert_eq!(&o.data_in[6..8], &[0x00, 0x1b], "current profile DVD+R");
+    let f = features(&o.data_in);
+    assert!(f.iter().any(|(c, current)| *c == 0x002b && *current), "DVD+R feature current");
+    assert!(!f.iter().any(|(c, _)| *c == 0x0010), "nothing to read randomly yet");
+    assert_eq!(disc_status(&mut d) & 0x0f, 0x00, "empty session, blank disc");
+    // Blank track: Blank bit, NWA valid at 0, the whole disc free.
+    assert_eq!(track(&mut d), (0x41, 0x01, 0, CAPACITY, CAPACITY, 0));
+    assert_eq!(capacity(&mut d), 0);
+    assert_eq!(execute(&mut d, &[0x43, 0, 0, 0, 0, 0, 0, 0, 12, 0], &[], 12).sense_code(), (5, 0x24, 0x00), "no TOC");
+    // DVD structures: book type DVD+R, ADIP with the media id; 0Eh is DVD-R's.
+    let o = execute(&mut d, &[0xad, 0, 0, 0, 0, 0, 0, 0x00, 0x08, 0x04, 0, 0], &[], 0x804);
+    assert_eq!(o.data_in[4], 0xa1);
+    let o = execute(&mut d, &[0xad, 0, 0, 0, 0, 0, 0, 0x11, 0x01, 0x04, 0, 0], &[], 0x104);
+    assert_eq!((o.status(), &o.data_in[4 + 19..4 + 27]), (GOOD, &b"TCMUWASM"[..]));
+    let o = execute(&mut d, &[0xad, 0, 0, 0, 0, 0, 0, 0x0e, 0x01, 0x04, 0, 0], &[], 0x104);
+    assert_eq!(o.sense_code(), (5, 0x30, 0x02));
+    // Write speeds in GET PERFORMANCE type 03h and page 2Ah.
+    let o = execute(&mut d, &[0xac, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0x03, 0], &[], 8 + 4 * 16);
+    assert_eq!(u32::from_be_bytes(o.data_in[..4].try_into().unwrap()), 4 + 16, "one write speed descriptor");
+    let o = execute(&mut d, &[0x5a, 0x08, 0x2a, 0, 0, 0, 0, 0, 64, 0], &[], 64);
+    assert_ne!(u16::from_be_bytes([o.data_in[8 + 28], o.data_in[8 + 29]]), 0, "current write speed");
+    assert_eq!(execute(&mut d, &[0x54, 0x01, 0, 0, 0, 0, 0, 0, 0, 0], &[], 0).status(), GOOD, "SEND OPC");
+    // Closing a blank disc is out of sequence.
+    assert_eq!(close(&mut d, 2, false).sense_code(), (5, 0x2c, 0x00));
+}
+
+#[test]
+fn burning_writes_at_the_next_writable_address_and_closing_completes_the_disc() {
+    let disc = blank_disc();
+    let mut d = load_with(&disc, writable(1));
+    assert_eq!(write10(&mut d, 5, 1, 0xee).sense_code(), (5, 0x21, 0x02), "only at the NWA");
+    // RESERVE TRACK of 100 sectors rounds up to 112 (ECC blocks of 16).
+    assert_eq!(execute(&mut d, &[0x53, 0, 0, 0, 0, 0, 0, 0, 100, 0], &[], 0).status(), GOOD);
+    assert_eq!(track(&mut d), (0xc1, 0x01, 0, 112, 112, 0), "reserved, blank");
+    assert_eq!(execute(&mut d, &[0x53, 0, 0, 0, 0, 0, 0, 0, 16, 0], &[], 0).sense_code(), (5, 0x2c, 0x00));
+    assert_eq!(write10(&mut d, 0, 16, 0xa0).status(), GOOD);
+    assert_eq!(write10(&mut d, 16, 16, 0xa1).status(), GOOD);
+    assert_eq!(write10(&mut d, 16, 1, 0xa1).sense_code(), (5, 0x21, 0x02), "no rewriting");
+    assert_eq!(write10(&mut d, 32, 96, 0xa2).sense_code(), (5, 0x21, 0x00), "beyond the reservation");
+    assert_eq!(track(&mut d), (0x81, 0x03, 32, 80, 112, 31), "NWA 32, 80 free, LRA 31");
+    assert_eq!(disc_status(&mut d) & 0x0f, 0b0101, "incomplete session and disc");
+    assert_eq!(capacity(&mut d), 31, "what is recorded reads");
+    let o = read10(&mut d, 16, 1, 2048);
+    assert_eq!((o.status(), o.data_in[0], o.data_in[2047]), (GOOD, 0xa1, 0xa1));
+    assert_eq!(read10(&mut d, 32, 1, 2048).sense_code(), (5, 0x21, 0x00), "nothing past the NWA");
+    assert_eq!(execute(&mut d, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 0).status(), GOOD);
+
+    // CLOSE TRACK with Immed: in progress for a while, then ready.
+    assert_eq!(close(&mut d, 1, true).status(), GOOD);
+    assert_eq!(tur(&mut d).sense_code(), (2, 0x04, 0x07));
+    assert_eq!(close(&mut d, 2, true).sense_code(), (2, 0x04, 0x07), "growisofs retries the close");
+    assert_eq!(tur(&mut d).status(), GOOD);
+    assert_eq!(track(&mut d).1 & 0x01, 0, "a closed track has no NWA");
+    assert_eq!(write10(&mut d, 32, 1, 0xa3).sense_code(), (5, 0x21, 0x02));
+    assert_eq!(close(&mut d, 2, false).status(), GOOD);
+    assert_eq!(disc_status(&mut d) & 0x0f, 0b1110, "complete session and disc");
+    assert_eq!(close(&mut d, 7, false).sense_code(), (5, 0x24, 0x00), "function 7 does not exist");
+    // The TOC of the complete disc: track 1 at 0, lead-out at 32.
+    let o = execute(&mut d, &[0x43, 0, 0, 0, 0, 0, 0, 0, 20, 0], &[], 20);
+    assert_eq!(&o.data_in[16..20], &32u32.to_be_bytes());
+
+    // The image holds the data from LBA 0 (a plain ISO once burned) and
+    // the recording; a new instance (eject and re-insert, restart) reads
+    // the disc as it was left.
+    let image = disc.contents();
+    assert_eq!((image[0], image[16 * 2048], image[32 * 2048]), (0xa0, 0xa1, 0));
+    assert_eq!(&image[CAPACITY as usize * 2048..][..8], b"TCMUDVDR");
+    let mut again = load_with(&disc, writable(2));
+    assert_eq!(disc_status(&mut again) & 0x0f, 0b1110);
+    assert_eq!(capacity(&mut again), 31);
+    assert_eq!(read10(&mut again, 31, 1, 2048).data_in[0], 0xa1);
+    let o = get_configuration(&mut again, 0, 0, 8);
+    assert_eq!(&o.data_in[6..8], &[0x00, 0x1b], "still a DVD+R");
+}
+
+#[test]
+fn finalizing_closes_an_open_track_and_every_close_function_completes() {
+    for function in [2u8, 5, 6] {
+        let disc = blank_disc();
+        let mut d = load_with(&disc, writable(1));
+        assert_eq!(write10(&mut d, 0, 16, 0x11).status(), GOOD);
+        assert_eq!(close(&mut d, function, false).status(), GOOD, "function {function}");
+        assert_eq!(disc_status(&mut d) & 0x0f, 0b1110, "function {function}");
+        assert_eq!(track(&mut d), (0x01, 0x02, 0, 0, 16, 15));
+    }
+}
+
+#[test]
+fn recordable_images_that_must_not_be_burned_are_not() {
+    // A blank image granted read-only: nothing to write on.
+    let disc = blank_disc();
+    let mut d = load_with(&disc, info(1));
+    assert_eq!(write10(&mut d, 0, 1, 1).sense_code(), (5, 0x30, 0x05));
+    // An ISO granted writable (no trailer, data at the start) stays a
+    // pressed disc, and its bytes are never touched.
+    let iso = image();
+    let mut padded = iso.contents();
+    padded.resize(CAPACITY as usize * 2048 + 4096, 0);
+    let iso = MemStore::from_bytes(padded.clone());
+    let mut d = load_with(&iso, writable(1));
+    let o = get_configuration(&mut d, 0, 0, 8);
+    assert_eq!(&o.data_in[6..8], &[0x00, 0x10], "DVD-ROM");
+    assert_eq!(write10(&mut d, 0, 1, 1).sense_code(), (5, 0x30, 0x05));
+    assert_eq!(iso.contents(), padded);
+    // A burned disc granted read-only: readable, writes refused.
+    let disc = blank_disc();
+    let mut d = load_with(&disc, writable(1));
+    assert_eq!(write10(&mut d, 0, 16, 0x22).status(), GOOD);
+    let mut d = load_with(&disc, info(2));
+    assert_eq!(read10(&mut d, 3, 1, 2048).data_in[0], 0x22);
+    assert_eq!(write10(&mut d, 16, 1, 1).sense_code(), (7, 0x27, 0x00));
+    // A damaged trailer: the drive refuses the disc and stays empty.
+    let mut bytes = disc.contents();
+    bytes[CAPACITY as usize * 2048 + 24] ^= 0x40;
+    let damaged = MemStore::from_bytes(bytes);
+    let mut d = drive();
+    let err = d.medium_loaded(Box::new(damaged), writable(3)).err().unwrap();
+    assert!(err.contains("CRC"), "{err}");
+    assert_eq!(tur(&mut d).sense_code(), (2, 0x3a, 0x01));
+}
+
+#[test]
+fn the_write_parameters_page_takes_what_growisofs_sends_back() {
+    let disc = blank_disc();
+    let mut d = load_with(&disc, writable(1));
+    let o = execute(&mut d, &[0x5a, 0x08, 0x05, 0, 0, 0, 0, 0, 60, 0], &[], 60);
+    assert_eq!(o.status(), GOOD);
+    let mut page = o.data_in[..8 + 52].to_vec();
+    assert_eq!((page[8] & 0x3f, page[9]), (0x05, 50));
+    page[..8].fill(0);
+    page[8 + 2] |= 0x40; // BUFE
+    page[8 + 3] = page[8 + 3] & 0x3f | 0xc0; // multi-session bits
+    let sent = execute(&mut d, &[0x55, 0x10, 0, 0, 0, 0, 0, 0, 60, 0], &page, 0);
+    assert_eq!(sent.status(), GOOD, "{:?}", sent.sense_code());
+    let o = execute(&mut d, &[0x5a, 0x08, 0x05, 0, 0, 0, 0, 0, 60, 0], &[], 60);
+    assert_eq!((o.data_in[8 + 2] & 0x40, o.data_in[8 + 3] & 0xc0), (0x40, 0xc0), "kept");
 }

@@ -574,6 +574,20 @@ pub fn normalize(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_example_config_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                ServeConfig::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "examples/ has the disk, library and optical configs");
+    }
+
     const EXAMPLE: &str = r#"
         [[device]]
         name = "disk0"

@@ -122,6 +122,34 @@ impl MediaBook {
     }
 }
 
+/// A single-layer DVD+R's capacity in bytes (2,295,104 sectors).
+pub const DVD_PLUS_R_CAPACITY: u64 = 2_295_104 * 2048;
+
+/// Bytes of the recording trailer after a recordable image's data area
+/// (the optical handler's format, docs/optical.md).
+pub const RECORDING_TRAILER: u64 = 4096;
+
+/// Smallest recordable capacity the optical handler takes: 64 sectors.
+pub const MIN_RECORDABLE: u64 = 64 * 2048;
+
+/// Create a blank recordable disc image of `capacity` bytes (a multiple of
+/// 2048): a sparse file of zeroes, the data area and then the trailer. The
+/// file must not exist. Returns the file's size.
+pub fn create_blank_disc(path: &Path, capacity: u64) -> Result<u64, String> {
+    if capacity < MIN_RECORDABLE || !capacity.is_multiple_of(2048) || capacity / 2048 > u64::from(u32::MAX) {
+        return Err(format!(
+            "capacity {capacity} must be a multiple of 2048 bytes, at least {MIN_RECORDABLE} and under 8 TiB"
+        ));
+    }
+    let size = capacity + RECORDING_TRAILER;
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => format!("{} exists already", path.display()),
+        _ => format!("creating {}: {e}", path.display()),
+    })?;
+    file.set_len(size).and_then(|()| file.sync_all()).map_err(|e| format!("sizing {}: {e}", path.display()))?;
+    Ok(size)
+}
+
 /// What a `ctl media` request did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaChange {
@@ -326,6 +354,16 @@ mod tests {
             .collect();
         assert_eq!(kept.len(), 1, "the unreadable file is kept aside");
         assert_eq!(std::fs::read(kept[0].path()).unwrap(), b"{ not json");
+    }
+
+    #[test]
+    fn blank_discs_are_sparse_zeroes_of_capacity_plus_trailer_and_never_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blank.dvd");
+        assert_eq!(create_blank_disc(&path, 1 << 20).unwrap(), (1 << 20) + RECORDING_TRAILER);
+        assert!(std::fs::read(&path).unwrap().iter().all(|&b| b == 0));
+        assert!(create_blank_disc(&path, 1 << 20).unwrap_err().contains("exists already"));
+        assert!(create_blank_disc(&dir.path().join("odd"), 1000).unwrap_err().contains("multiple of 2048"));
     }
 
     #[test]
