@@ -12,7 +12,10 @@
 #      dd, mkfs/e2fsck, resize, kill -9 + restart, the control socket, hot
 #      reload under fio, libiscsi's iscsi-test-cu over LIO iSCSI), the tape
 #      library of examples/vtl.toml with mtx, mt-st, tar, dd, sg3_utils and
-#      Bacula's btape, then the side-by-side throughput run against tcmu-runner.
+#      Bacula's btape, an optical drive with mount, eject, sg3_utils,
+#      dvd+rw-mediainfo, xorriso, cdrskin, wodim, cd-info and DVD+R burns by
+#      growisofs and xorriso, then the side-by-side throughput run against
+#      tcmu-runner.
 # Set TCMU_WASM_SKIP_VM=1 to skip step 3 (e.g. on a laptop without qemu),
 # TCMU_WASM_SKIP_LINT=1 to skip step 0.
 set -euo pipefail
@@ -48,7 +51,8 @@ if [ "${TCMU_WASM_SKIP_VM:-0}" = 1 ]; then
     echo "tests/run.sh: VM suite skipped (TCMU_WASM_SKIP_VM=1)"
     exit 0
 fi
-# The disks and the tape library in one boot (the library's suite takes
-# about 15 minutes under emulation, amtapetype 6 of them).
-tests/vm/run.sh --suite tcmu-wasm+vtl --iscsi --timeout 2100
+# The disks, the tape library and the optical drive in one boot (the
+# library's suite takes about 15 minutes under emulation, amtapetype 6 of
+# them; the optical suite about one).
+tests/vm/run.sh --suite tcmu-wasm+vtl+optical --iscsi --timeout 2400
 tests/vm/run.sh --suite compare

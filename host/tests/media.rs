@@ -99,10 +99,10 @@ fn tur(d: &Daemon) -> (u8, u8, u8) {
     sense(&exec(d, &[0; 6], 0))
 }
 
-/// A new disc: becoming ready, then the unit attention once, then ready.
+/// A new disc: the unit attention once, then becoming ready, then ready.
 fn becomes_ready(d: &Daemon) {
-    assert_eq!(tur(d), (2, 0x04, 0x01), "becoming ready");
     assert_eq!(tur(d), (6, 0x28, 0x00), "not ready to ready change");
+    assert_eq!(tur(d), (2, 0x04, 0x01), "becoming ready");
     assert_eq!(tur(d), (0, 0, 0), "ready");
 }
 

@@ -29,7 +29,8 @@ usage() {
 Suites (one VM boot each, in order): baseline (Debian's tcmu-runner, qcow
   handler on a raw image), tcmu-wasm (tcmu-wasm serve --config FILE),
   vtl (the tape library of examples/vtl.toml with mtx, mt-st, tar, btape,
-  amtapetype), compare (benchmark), exec (--exec CMD: the prelude, then
+  amtapetype), optical (a DVD drive with mount, eject, sg3_utils,
+  dvd+rw-mediainfo, xorriso, cdrskin, wodim, cd-info, growisofs), compare (benchmark), exec (--exec CMD: the prelude, then
   CMD). "a+b" runs suites a and b in one boot.
 Environment: VM_SUITES (comma list), VM_ISCSI=1, VM_ISCSI_TESTS (default
   SCSI), VM_TIMEOUT, VM_INSTALL=0, VM_VERBOSE=1, VM_MEM, VM_SMP, VM_WORK,
@@ -84,7 +85,8 @@ die() { log "error: $*"; exit 2; }
 
 # ---------------------------------------------------------------- 1. tools --
 PKGS=(qemu-system-x86 busybox-static cpio kmod sg3-utils lsscsi libiscsi-bin
-      e2fsprogs tcmu-runner fio mt-st mtx bacula-sd amanda-server libencode-locale-perl)
+      e2fsprogs tcmu-runner fio mt-st mtx bacula-sd amanda-server libencode-locale-perl
+      xorriso growisofs dvd+rw-tools wodim cdrskin libcdio-utils genisoimage eject)
 install_tools() {
     local missing=() p
     for p in "${PKGS[@]}"; do
@@ -142,7 +144,7 @@ VMLINUZ=$KROOT/boot/vmlinuz-$KVER
 # dependency order; the whole closure is copied into the guest's
 # /lib/modules so that modprobe works after switch_root.
 ALL_MODS=(configfs uio target_core_mod target_core_user tcm_loop iscsi_target_mod
-          scsi_mod sd_mod sg st sr_mod ch virtio_pci 9pnet_virtio 9p overlay
+          scsi_mod sd_mod sg st sr_mod ch isofs virtio_pci 9pnet_virtio 9p overlay
           crc32c_generic crc32c_intel ext4
           target_core_file target_core_iblock target_core_pscsi)
 BOOT_MODS=(virtio_pci 9pnet_virtio 9p overlay)

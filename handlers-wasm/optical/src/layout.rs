@@ -284,11 +284,14 @@ impl OpticalDrive {
     }
 }
 
-/// The recording fields of a READ TRACK INFORMATION reply: blank and
-/// reserved bits, the next writable address and free blocks of an open
-/// track, the last recorded address.
+/// The recording fields of a READ TRACK INFORMATION reply: the reserved
+/// and blank bits, the next writable address and free blocks of an open
+/// track, the last recorded address. On DVD+R a reserved or closed track
+/// has RT set (RT and Blank: 00 invisible, 01 blank, 10 partial or
+/// complete, 11 reserved), as dvd+rw-mediainfo decodes it.
 fn track_recording(data: &mut [u8], r: &Recording, open: bool) {
-    data[6] = 0x01 | u8::from(r.reserved > 0) << 7 | u8::from(r.written == 0) << 6; // RT, Blank, data mode 1
+    let rt = r.reserved > 0 || !open;
+    data[6] = 0x01 | u8::from(rt) << 7 | u8::from(r.written == 0) << 6; // RT, Blank, data mode 1
     if r.written == 0 {
         data[5] = 0x04; // a blank track has no copy or damage state
     }

@@ -11,8 +11,8 @@
 //! dvd+rw-mediainfo, xorriso, cdrskin, wodim and cd-info send:
 //!
 //! - TEST UNIT READY with the tray states: 02/3A/01 (tray closed, no disc),
-//!   02/3A/02 (tray open), 02/04/01 once after a disc arrived or the tray
-//!   closed on one, then 06/28/00 once; REQUEST SENSE; INQUIRY with VPD
+//!   02/3A/02 (tray open); after a disc arrived or the tray closed on one,
+//!   06/28/00 once, then 02/04/01 once; REQUEST SENSE; INQUIRY with VPD
 //!   00h, 80h and 83h;
 //! - GET CONFIGURATION (RT 0, 1, 2): profiles DVD+R, DVD-ROM and CD-ROM,
 //!   the current one from the disc; features 0000h–0003h, 0010h,
@@ -113,8 +113,9 @@ pub struct OpticalDrive {
     disc: Option<Disc>,
     /// The tray is out (a disc on it is not readable).
     tray_open: bool,
-    /// A disc arrived or the tray closed on one: the next medium command
-    /// reports "becoming ready" and queues "medium may have changed".
+    /// A disc arrived or the tray closed on one: after the unit attention
+    /// ("medium may have changed", raised then), the next medium command
+    /// reports "becoming ready".
     spinning_up: bool,
     /// PREVENT ALLOW MEDIUM REMOVAL: the tray stays shut.
     prevent: bool,
@@ -157,7 +158,12 @@ impl Handler for OpticalDrive {
     }
 
     fn handle(&mut self, cmd: &Command<'_>, xfer: &mut dyn Transfer) -> Completion {
-        if let Err(attention) = self.spc.gate(cmd) {
+        // MMC-5 4.1.6.1: GET CONFIGURATION and GET EVENT STATUS NOTIFICATION
+        // run despite a pending unit attention and leave it pending (as
+        // INQUIRY does), so a poller learns of the new disc from GESN and
+        // the next TEST UNIT READY still reports 06/28/00.
+        let mmc_bypass = matches!(cmd.opcode(), mmc::GET_CONFIGURATION | mmc::GET_EVENT_STATUS_NOTIFICATION);
+        if !mmc_bypass && let Err(attention) = self.spc.gate(cmd) {
             return attention;
         }
         self.execute(cmd, xfer).unwrap_or_else(|sense| self.spc.fail(sense))
@@ -175,8 +181,7 @@ impl Handler for OpticalDrive {
         self.busy = 0;
         // Putting a disc in closes the tray over it.
         self.tray_open = false;
-        self.spinning_up = true;
-        self.events.push(MediaEvent::NewMedia);
+        self.disc_arrived();
         Ok(())
     }
 
@@ -269,17 +274,26 @@ impl OpticalDrive {
         self.disc.is_some() && !self.tray_open
     }
 
+    /// A disc is in under a closed tray (put there by the host, or the
+    /// tray closed on it). The unit attention comes first, as on a real
+    /// drive: Linux's sr notices a media change from the unit attention
+    /// (on TEST UNIT READY or GESN) when it opens the drive, and a unit
+    /// attention on a READ would fail that READ instead.
+    fn disc_arrived(&mut self) {
+        self.spinning_up = true;
+        self.spc.unit_attentions.raise(readiness::MEDIUM_MAY_HAVE_CHANGED);
+        self.events.push(MediaEvent::NewMedia);
+    }
+
     /// The disc, ready for a medium command: NOT READY with the tray state
-    /// when there is none; the first command after a disc arrived reports
-    /// "becoming ready" and queues the unit attention that tells
-    /// initiators the medium changed.
+    /// when there is none; the first command after a disc arrived (and its
+    /// unit attention was reported) says "becoming ready".
     pub(crate) fn ready_disc(&mut self) -> Result<&Disc, Sense> {
         if let Some(sense) = self.not_ready() {
             return Err(sense);
         }
         if self.spinning_up {
             self.spinning_up = false;
-            self.spc.unit_attentions.raise(readiness::MEDIUM_MAY_HAVE_CHANGED);
             return Err(readiness::BECOMING_READY.into());
         }
         if self.busy > 0 {
@@ -348,8 +362,7 @@ impl OpticalDrive {
             if self.tray_open {
                 self.tray_open = false;
                 if self.disc.is_some() {
-                    self.spinning_up = true;
-                    self.events.push(MediaEvent::NewMedia);
+                    self.disc_arrived();
                 }
             }
         } else {

@@ -14,7 +14,8 @@
 //!
 //! The prevent flag, the sense format, the read speed and pending unit
 //! attentions always carry over. The tray and the events carry over only
-//! when the host put the same disc load into the new instance.
+//! when the host put the same disc load into the new instance; a different
+//! load keeps its fresh "medium may have changed".
 
 use tcmu_guest_sdk::sense::SenseFormat;
 use tcmu_guest_sdk::spc::UnitAttentions;
@@ -80,6 +81,9 @@ pub(crate) fn restore(drive: &mut OpticalDrive, bytes: &[u8]) -> Result<(), Stri
         drive.tray_open = tray_open;
         drive.spinning_up = spinning_up && drive.disc.is_some();
         drive.events = events;
+    } else if drive.disc.is_some() {
+        // The disc the host just loaded is news the old state cannot know.
+        drive.spc.unit_attentions.raise(tcmu_guest_sdk::spc::readiness::MEDIUM_MAY_HAVE_CHANGED);
     }
     Ok(())
 }

@@ -31,8 +31,8 @@ fn drive() -> OpticalDrive {
 fn loaded(disc: &MemStore) -> OpticalDrive {
     let mut d = drive();
     d.medium_loaded(Box::new(disc.clone()), info(1)).unwrap();
-    assert_eq!(tur(&mut d).sense_code(), (2, 0x04, 0x01));
     assert_eq!(tur(&mut d).sense_code(), (6, 0x28, 0x00));
+    assert_eq!(tur(&mut d).sense_code(), (2, 0x04, 0x01));
     assert_eq!(tur(&mut d).status(), GOOD);
     assert_eq!(media_event(&mut d), (2, 0x02));
     d
@@ -216,8 +216,8 @@ fn eject_opens_the_tray_and_load_brings_the_disc_back() {
     assert_eq!(o.data_in[1] & 0x10, 0x10, "MECHANISM STATUS: door open");
     assert_eq!(start_stop(&mut d, true).status(), GOOD);
     assert_eq!(media_event(&mut d), (2, 0x02), "new media, present");
-    assert_eq!(tur(&mut d).sense_code(), (2, 0x04, 0x01));
     assert_eq!(tur(&mut d).sense_code(), (6, 0x28, 0x00));
+    assert_eq!(tur(&mut d).sense_code(), (2, 0x04, 0x01));
     assert_eq!(tur(&mut d).status(), GOOD);
     assert_eq!(media_event(&mut d), (0, 0x02), "no change");
     let o = execute(&mut d, &[0xbd, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0], &[], 8);
@@ -256,10 +256,23 @@ fn the_host_taking_the_disc_reports_eject_request_then_removal() {
     let other = image();
     d.medium_loaded(Box::new(other), info(2)).unwrap();
     assert_eq!(media_event(&mut d), (2, 0x02));
-    assert_eq!(tur(&mut d).sense_code(), (2, 0x04, 0x01));
     assert_eq!(tur(&mut d).sense_code(), (6, 0x28, 0x00));
+    assert_eq!(tur(&mut d).sense_code(), (2, 0x04, 0x01));
     assert_eq!(tur(&mut d).status(), GOOD);
     assert!(d.medium_loaded(Box::new(image()), info(3)).is_err(), "one disc at a time");
+}
+
+#[test]
+fn gesn_and_get_configuration_leave_a_pending_unit_attention_pending() {
+    let disc = image();
+    let mut d = drive();
+    d.medium_loaded(Box::new(disc.clone()), info(1)).unwrap();
+    assert_eq!(media_event(&mut d), (2, 0x02), "GESN runs under the unit attention");
+    let o = get_configuration(&mut d, 0, 0, 8);
+    assert_eq!((o.status(), &o.data_in[6..8]), (GOOD, &[0x00, 0x10][..]), "GET CONFIGURATION too");
+    assert_eq!(tur(&mut d).sense_code(), (6, 0x28, 0x00), "and the unit attention is still there");
+    assert_eq!(tur(&mut d).sense_code(), (2, 0x04, 0x01), "then the disc spins up");
+    assert_eq!(tur(&mut d).status(), GOOD);
 }
 
 #[test]
@@ -383,7 +396,8 @@ fn state_carries_the_tray_and_events_for_the_same_disc_load() {
     let mut other = drive();
     other.medium_loaded(Box::new(image()), info(9)).unwrap();
     other.restore_state(&saved).unwrap();
-    assert_eq!(tur(&mut other).sense_code(), (2, 0x04, 0x01), "a different load spins up afresh");
+    assert_eq!(tur(&mut other).sense_code(), (6, 0x28, 0x00), "a different load is news");
+    assert_eq!(tur(&mut other).sense_code(), (2, 0x04, 0x01), "and spins up afresh");
 
     for cut in 0..saved.len() {
         assert!(drive().restore_state(&saved[..cut]).is_err() || cut == 0, "cut at {cut} accepted");
@@ -410,8 +424,8 @@ fn writable(load_id: u64) -> MediumInfo {
 fn load_with(disc: &MemStore, info: MediumInfo) -> OpticalDrive {
     let mut d = drive();
     d.medium_loaded(Box::new(disc.clone()), info).unwrap();
-    assert_eq!(tur(&mut d).sense_code(), (2, 0x04, 0x01));
     assert_eq!(tur(&mut d).sense_code(), (6, 0x28, 0x00));
+    assert_eq!(tur(&mut d).sense_code(), (2, 0x04, 0x01));
     assert_eq!(tur(&mut d).status(), GOOD);
     d
 }
@@ -537,7 +551,7 @@ fn finalizing_closes_an_open_track_and_every_close_function_completes() {
         assert_eq!(write10(&mut d, 0, 16, 0x11).status(), GOOD);
         assert_eq!(close(&mut d, function, false).status(), GOOD, "function {function}");
         assert_eq!(disc_status(&mut d) & 0x0f, 0b1110, "function {function}");
-        assert_eq!(track(&mut d), (0x01, 0x02, 0, 0, 16, 15));
+        assert_eq!(track(&mut d), (0x81, 0x02, 0, 0, 16, 15), "closed: partial/complete");
     }
 }
 

@@ -91,7 +91,7 @@ wait_for() {
 }
 
 VM_MODULES=(configfs uio target_core_mod target_core_user tcm_loop iscsi_target_mod
-            scsi_mod sd_mod sg st sr_mod ch crc32c_generic crc32c_intel ext4
+            scsi_mod sd_mod sg st sr_mod ch isofs crc32c_generic crc32c_intel ext4
             target_core_file target_core_iblock target_core_pscsi)
 
 vm_prelude() {

@@ -132,3 +132,20 @@ wait_disk() {
         sleep 0.2
     done
 }
+
+# The SCSI address (H:C:T:L) of the tcm_loop LUN linked to backstore NAME.
+lio_hctl_of() {
+    local want=$1 link tpg lun addr host tgt d
+    for link in "$CFS"/loopback/naa.*/tpgt_*/lun/lun_*/*; do
+        [ -L "$link" ] || continue
+        [ "$(basename "$(readlink -f "$link")")" = "$want" ] || continue
+        tpg=${link%/lun/lun_*}
+        lun=${link#*/lun/lun_}; lun=${lun%%/*}
+        addr=$(cat "$tpg/address" 2>/dev/null) || continue
+        host=${addr%%:*}; tgt=${addr##*:}
+        for d in /sys/bus/scsi/devices/"$host":*:"$tgt":"$lun"; do
+            [ -e "$d" ] && { basename "$d"; return 0; }
+        done
+    done
+    return 1
+}

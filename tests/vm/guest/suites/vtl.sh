@@ -15,22 +15,8 @@ VTL_TMP=/tmp/vtl-client
 
 vtl_ctl() { NO_COLOR=1 RUST_LOG=warn "$VTL_BIN" ctl "$@"; }
 
-# The SCSI address (H:C:T:L) of the tcm_loop LUN linked to backstore NAME.
-vtl_hctl_of() {
-    local want=$1 link tpg lun addr host tgt d
-    for link in "$CFS"/loopback/naa.*/tpgt_*/lun/lun_*/*; do
-        [ -L "$link" ] || continue
-        [ "$(basename "$(readlink -f "$link")")" = "$want" ] || continue
-        tpg=${link%/lun/lun_*}
-        lun=${link#*/lun/lun_}; lun=${lun%%/*}
-        addr=$(cat "$tpg/address" 2>/dev/null) || continue
-        host=${addr%%:*}; tgt=${addr##*:}
-        for d in /sys/bus/scsi/devices/"$host":*:"$tgt":"$lun"; do
-            [ -e "$d" ] && { basename "$d"; return 0; }
-        done
-    done
-    return 1
-}
+# The SCSI address of the tcm_loop LUN of backstore NAME (lib/lio.sh).
+vtl_hctl_of() { lio_hctl_of "$@"; }
 
 # vtl_node HCTL CLASS PATTERN: the /dev node of the device's CLASS entry
 # (scsi_tape, scsi_generic, scsi_changer) matching PATTERN.
