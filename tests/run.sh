@@ -5,7 +5,7 @@
 #   1. one release build of the whole workspace, then every Rust test in it
 #      (ring + simulator properties, sandbox containment, hot reload, control
 #      socket, file handler conformance through wasm, SDK, handler);
-#   2. `tcmu-wasm check --handler file|tape|changer`, the conformance suites as
+#   2. `tcmu-wasm check --handler file|tape|changer|optical`, the conformance suites as
 #      a user runs them;
 #   3. the real-kernel VM suites (tests/vm/run.sh): Debian's kernel under qemu,
 #      our daemon serving disks through LIO to real SCSI clients (sg3_utils,
@@ -46,6 +46,7 @@ cargo test --workspace --release
 target/release/tcmu-wasm check --handler file --config serial=ci0
 target/release/tcmu-wasm check --handler tape
 target/release/tcmu-wasm check --handler changer
+target/release/tcmu-wasm check --handler optical
 
 if [ "${TCMU_WASM_SKIP_VM:-0}" = 1 ]; then
     echo "tests/run.sh: VM suite skipped (TCMU_WASM_SKIP_VM=1)"

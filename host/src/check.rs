@@ -10,16 +10,26 @@
 //!   the same.
 //! - A changer gets a temporary library ([`CHANGER_LAYOUT`]) whose drives
 //!   are not devices: loads and unloads succeed without one.
+//! - An optical drive starts empty; the suite has discs put in and taken
+//!   out as the operator's `ctl media` would: a pressed disc of `size`
+//!   bytes (a read-only image holding the suite's sector pattern) and blank
+//!   recordable discs of `size` bytes (sparse images from
+//!   [`create_blank_disc`], granted writable), which it burns and
+//!   re-inserts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tcmu_conformance::{ChangerParams, CheckOutcome, DiskParams, ScsiTarget, TapeParams, TapeTarget};
+use tcmu_conformance::{
+    ChangerParams, CheckOutcome, DiscKind, DiskParams, OPTICAL_SECTOR_SIZE, OpticalParams, OpticalTarget, ScsiTarget,
+    TapeParams, TapeTarget,
+};
 
 use crate::backing::BackingFile;
 use crate::control::library::{self, DriveLink, Layout, Library};
+use crate::control::media::create_blank_disc;
 use crate::device::{Backend, Medium, MediumChange};
 use crate::sandbox::{DeviceSpec, HandlerCode, Limits, SandboxedDevice};
 use crate::sim::{SimConfig, SimDevice};
@@ -42,6 +52,9 @@ pub const CHANGER_LAYOUT: (u16, u16, u16) = (2, 1, 6);
 pub const CHANGER_CARTRIDGES: [(&str, u16); 3] = [("CHK001L5", 0), ("CHK002L5", 1), ("CHK003L5", 2)];
 /// The barcode of a tape drive's cartridge.
 const TAPE_BARCODE: &str = "CHKTAPE1";
+/// The labels of an optical drive's discs.
+const PRESSED_LABEL: &str = "CHKPRESSED";
+const RECORDABLE_LABEL: &str = "CHKBLANK";
 /// How long a medium change may take.
 const MEDIUM_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -63,6 +76,7 @@ pub fn run(code: Arc<HandlerCode>, opts: &CheckOptions) -> anyhow::Result<Vec<Ch
         DeviceType::Disk => run_disk(code, opts),
         DeviceType::Tape => run_tape(code, opts),
         DeviceType::Changer => run_changer(code, opts),
+        DeviceType::Optical => run_optical(code, opts),
         other => anyhow::bail!("no conformance suite for {other:?} handlers yet"),
     }
 }
@@ -197,6 +211,92 @@ fn run_changer(code: Arc<HandlerCode>, opts: &CheckOptions) -> anyhow::Result<Ve
     let outcomes = tcmu_conformance::changer_suite(&mut dev, &params);
     dev.stop()?;
     Ok(outcomes)
+}
+
+/// An optical drive, empty at the start, and the discs the suite asks for,
+/// of `size` bytes each (whole sectors).
+fn run_optical(code: Arc<HandlerCode>, opts: &CheckOptions) -> anyhow::Result<Vec<CheckOutcome>> {
+    let sectors = u32::try_from(opts.size / u64::from(OPTICAL_SECTOR_SIZE)).context("--size too large for a disc")?;
+    let dir = tempfile::tempdir()?;
+    let dev = start(code, DeviceSpec::new("check0", &opts.config, None, opts.limits.clone()))?;
+    let mut drive = CheckOptical { dev, dir: dir.path().to_owned(), last_recordable: None, next_load_id: 1 };
+    let params = OpticalParams { pressed_sectors: sectors, recordable_sectors: sectors };
+    let outcomes = tcmu_conformance::optical_suite(&mut drive, &params);
+    drive.dev.stop()?;
+    Ok(outcomes)
+}
+
+/// The simulated optical drive and the disc images the suite had made, in
+/// a temporary directory.
+struct CheckOptical {
+    dev: SimDevice,
+    dir: PathBuf,
+    /// The recordable image inserted last (for [`DiscKind::SameRecordable`]).
+    last_recordable: Option<PathBuf>,
+    next_load_id: u64,
+}
+
+impl CheckOptical {
+    /// The pressed disc's image, written with the suite's pattern the first
+    /// time it is asked for.
+    fn pressed_image(&self, sectors: u32) -> Result<PathBuf, String> {
+        let path = self.dir.join(format!("pressed-{sectors}.iso"));
+        if !path.exists() {
+            std::fs::write(&path, tcmu_conformance::pressed_disc_image(sectors))
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        }
+        Ok(path)
+    }
+
+    /// A new blank recordable image; the one before it is no longer needed
+    /// once another blank disc is asked for.
+    fn blank_image(&mut self, sectors: u32) -> Result<PathBuf, String> {
+        let path = self.dir.join(format!("blank-{}.dvd", self.next_load_id));
+        create_blank_disc(&path, u64::from(sectors) * u64::from(OPTICAL_SECTOR_SIZE))?;
+        if let Some(old) = self.last_recordable.replace(path.clone()) {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(path)
+    }
+}
+
+impl ScsiTarget for CheckOptical {
+    fn execute(&mut self, cdb: &[u8], data_out: &[u8], data_in_len: u32) -> Result<tcmu_conformance::Response, String> {
+        ScsiTarget::execute(&mut self.dev, cdb, data_out, data_in_len)
+    }
+}
+
+impl OpticalTarget for CheckOptical {
+    fn insert(&mut self, disc: DiscKind) -> Result<(), String> {
+        let (path, label, recordable) = match disc {
+            DiscKind::Pressed { sectors } => (self.pressed_image(sectors)?, PRESSED_LABEL, false),
+            DiscKind::BlankRecordable { sectors } => (self.blank_image(sectors)?, RECORDABLE_LABEL, true),
+            DiscKind::SameRecordable => {
+                let path = self.last_recordable.clone().ok_or("no recordable disc was inserted before")?;
+                (path, RECORDABLE_LABEL, true)
+            }
+        };
+        // As `ctl media insert` opens an image: its whole size, read-only
+        // unless recordable.
+        let size = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?.len();
+        let image =
+            BackingFile::open(&path, size, !recordable).map_err(|e| format!("opening {}: {e}", path.display()))?;
+        let medium = Medium {
+            barcode: label.into(),
+            write_protected: !recordable,
+            load_id: self.next_load_id,
+            image: Arc::new(image),
+        };
+        self.next_load_id += 1;
+        self.dev.handle().change_medium(MediumChange::Load(medium), MEDIUM_DEADLINE).map_err(|e| format!("{e:#}"))
+    }
+
+    fn eject(&mut self, force: bool) -> Result<(), String> {
+        // `ctl media eject` and `--force`: the handler is asked first unless
+        // forced.
+        let change = if force { MediumChange::Unload } else { MediumChange::Eject };
+        self.dev.handle().change_medium(change, MEDIUM_DEADLINE).map_err(|e| format!("{e:#}"))
+    }
 }
 
 /// The `ro` flag of a handler config string (`key=value` items separated

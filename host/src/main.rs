@@ -489,7 +489,9 @@ mod dev {
         handler: HandlerArgs,
         /// Size of the temporary backing store: a disk's medium, a tape
         /// drive's cartridge (early warning `size`/16 before its end unless
-        /// the config sets `early_warning=`); a changer's library ignores it.
+        /// the config sets `early_warning=`), an optical drive's discs (the
+        /// pressed one and each blank DVD+R, in whole 2048-byte sectors); a
+        /// changer's library ignores it.
         #[arg(long, default_value = "16M", value_parser = parse_size)]
         size: u64,
     }

@@ -1,9 +1,11 @@
 //! `tcmu-wasm check` for the removable-media device types: the SSC suite
 //! against the built tape handler (empty drive, a blank cartridge loaded
-//! and reloaded write-protected) and the SMC suite against the built
-//! changer (a temporary library), each through the simulated kernel, ring,
+//! and reloaded write-protected), the SMC suite against the built changer
+//! (a temporary library) and the MMC suite against the built optical
+//! handler (empty drive, a pressed disc and blank DVD+R discs put in and
+//! taken out as `ctl media` does), each through the simulated kernel, ring,
 //! device loop and sandbox. Every check must pass; none may be skipped,
-//! since both handlers offer everything the suites probe for.
+//! since the handlers offer everything the suites probe for.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -57,17 +59,32 @@ fn the_changer_handler_passes_the_smc_suite() {
 }
 
 #[test]
+fn the_optical_handler_passes_the_mmc_suite() {
+    let (ran, failed, skipped) = check("optical", "", 4 << 20);
+    assert!(ran >= 80, "only {ran} checks ran");
+    assert!(failed.is_empty(), "{} of {ran} checks failed:\n{}", failed.len(), failed.join("\n"));
+    assert!(skipped.is_empty(), "{}", skipped.join("\n"));
+}
+
+#[test]
+fn a_disc_too_small_for_the_optical_suite_fails_rather_than_passing_nothing() {
+    let (ran, failed, _) = check("optical", "", 64 << 10);
+    assert_eq!(ran, 1);
+    assert!(failed[0].contains("optical-parameters"), "{failed:?}");
+}
+
+#[test]
 fn a_cartridge_too_small_for_the_suite_fails_rather_than_passing_nothing() {
     let (ran, failed, _) = check("tape", "", 512 << 10);
     assert_eq!(ran, 1);
     assert!(failed[0].contains("tape-parameters"), "{failed:?}");
 }
 
-/// The command line: `tcmu-wasm check --handler tape|changer` prints one
-/// line per check and the summary, and exits 0.
+/// The command line: `tcmu-wasm check --handler tape|changer|optical`
+/// prints one line per check and the summary, and exits 0.
 #[test]
-fn the_check_command_runs_both_suites() {
-    for (handler, size) in [("tape", "4M"), ("changer", "1M")] {
+fn the_check_command_runs_the_removable_media_suites() {
+    for (handler, size) in [("tape", "4M"), ("changer", "1M"), ("optical", "4M")] {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_tcmu-wasm"))
             .args(["check", "--handler", handler, "--size", size])

@@ -4,6 +4,8 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod optical;
+
 use tcmu_conformance::{CheckOutcome, Response, ScsiTarget};
 use tcmu_guest_sdk::Handler;
 use tcmu_guest_sdk::testing::{self, MemStore};
