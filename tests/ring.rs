@@ -298,3 +298,201 @@ proptest! {
         dev.stop().map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
 }
+
+/// One step of a stream driven straight against [`Ring`], the way a device
+/// with many commands in flight drives it.
+#[derive(Debug, Clone)]
+enum Step {
+    /// The kernel queues a command whose data-in is `room` bytes.
+    Submit { room: u32 },
+    /// The kernel queues a TMR.
+    Tmr,
+    /// The kernel queues a PAD-forcing or malformed entry.
+    Malformed,
+    /// User space takes every entry the kernel produced.
+    Take,
+    /// User space completes the outstanding command `pick` (modulo their count).
+    Complete { pick: usize },
+    /// The kernel collects what user space completed.
+    Reap,
+}
+
+fn step_strategy() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (1u32..9000).prop_map(|room| Step::Submit { room }),
+        1 => Just(Step::Tmr),
+        1 => Just(Step::Malformed),
+        3 => Just(Step::Take),
+        5 => any::<usize>().prop_map(|pick| Step::Complete { pick }),
+        2 => Just(Step::Reap),
+    ]
+}
+
+/// The data-in a command `id` of `room` bytes is answered with.
+fn answer_for(id: u16, room: u32) -> Vec<u8> {
+    (0..room).map(|i| (i as u8).wrapping_mul(7) ^ id as u8 ^ (id >> 8) as u8).collect()
+}
+
+/// Complete any outstanding command, in the order `steps` choose, on a
+/// ring with or without `CAP_OOOC`; check what the kernel sees.
+fn out_of_order_stream(steps: Vec<Step>, ring_kib: u32, oooc: bool) -> Result<(), TestCaseError> {
+    let flags = layout::FLAG_CAP_READ_LEN | layout::FLAG_CAP_TMR | if oooc { layout::FLAG_CAP_OOOC } else { 0 };
+    let cfg = SimConfig { ring_size: ring_kib * 1024, data_blocks: 64, flags, ..SimConfig::default() };
+    let mut kernel = SimKernel::new(cfg).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut ring = Ring::attach(kernel.region()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let fail = |e: &dyn std::fmt::Display| TestCaseError::fail(e.to_string());
+    // What the kernel has queued and not collected: id -> expected data-in
+    // (None for malformed entries, which must fail).
+    let mut expected: HashMap<u16, Option<Vec<u8>>> = HashMap::new();
+    let mut submitted: VecDeque<u16> = VecDeque::new();
+    let mut taken: Vec<tcmu_wasm::ring::Entry> = Vec::new();
+    // The order user space completed commands in.
+    let mut completed: VecDeque<u16> = VecDeque::new();
+
+    let reap = |kernel: &mut SimKernel,
+                expected: &mut HashMap<u16, Option<Vec<u8>>>,
+                submitted: &mut VecDeque<u16>,
+                completed: &mut VecDeque<u16>|
+     -> Result<(), TestCaseError> {
+        for c in kernel.reap().map_err(|e| fail(&e))? {
+            let want = expected.remove(&c.cmd_id);
+            prop_assert!(want.is_some(), "command {} completed twice or never queued", c.cmd_id);
+            match want.unwrap() {
+                Some(data) => {
+                    prop_assert_eq!(c.status, 0);
+                    prop_assert_eq!(&c.data_in, &data, "data-in of {}", c.cmd_id);
+                }
+                None => prop_assert_eq!(c.status, 2),
+            }
+            // Out of order the kernel sees completions as they were made;
+            // in order, as the commands were queued.
+            let order = if oooc { &mut *completed } else { &mut *submitted };
+            prop_assert_eq!(order.pop_front(), Some(c.cmd_id));
+            if oooc {
+                submitted.retain(|&id| id != c.cmd_id);
+            } else {
+                completed.retain(|&id| id != c.cmd_id);
+            }
+        }
+        Ok(())
+    };
+
+    for step in steps {
+        match step {
+            Step::Submit { room } => match kernel.submit(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], &[], room) {
+                Ok(id) => {
+                    expected.insert(id, Some(answer_for(id, room)));
+                    submitted.push_back(id);
+                }
+                Err(SimError::RingFull | SimError::DataAreaFull) => {}
+                Err(e) => return Err(fail(&e)),
+            },
+            Step::Tmr => match kernel.submit_tmr(tmr::TYPE_ABORT_TASK, &[1]) {
+                Ok(()) | Err(SimError::RingFull) => {}
+                Err(e) => return Err(fail(&e)),
+            },
+            Step::Malformed => match kernel.submit_malformed(Malformation::IovecPastEnd) {
+                Ok(id) => {
+                    expected.insert(id, None);
+                    submitted.push_back(id);
+                }
+                Err(SimError::RingFull) => {}
+                Err(e) => return Err(fail(&e)),
+            },
+            Step::Take => {
+                while let Some(entry) = ring.next_entry().map_err(|e| fail(&e))? {
+                    if !matches!(entry, tcmu_wasm::ring::Entry::Tmr(_)) {
+                        taken.push(entry);
+                    }
+                }
+                prop_assert_eq!(ring.outstanding(), taken.len());
+            }
+            Step::Complete { pick } if !taken.is_empty() => {
+                match taken.swap_remove(pick % taken.len()) {
+                    tcmu_wasm::ring::Entry::Command(cmd) => {
+                        let room = cmd.data.len();
+                        cmd.data.write(0, &answer_for(cmd.cmd_id, room)).map_err(|e| fail(&e))?;
+                        completed.push_back(cmd.cmd_id);
+                        let response =
+                            tcmu_wasm::ring::Response { data_in_len: Some(room), ..tcmu_wasm::ring::Response::good() };
+                        ring.complete(cmd, &response).map_err(|e| fail(&e))?;
+                    }
+                    tcmu_wasm::ring::Entry::Invalid(bad) => {
+                        completed.push_back(bad.cmd_id);
+                        ring.complete_invalid(bad).map_err(|e| fail(&e))?;
+                    }
+                    tcmu_wasm::ring::Entry::Tmr(_) => unreachable!("TMRs are not kept"),
+                }
+                prop_assert_eq!(ring.outstanding(), taken.len());
+            }
+            Step::Complete { .. } => {}
+            Step::Reap => reap(&mut kernel, &mut expected, &mut submitted, &mut completed)?,
+        }
+    }
+    // Drain: take everything, complete it all, collect.
+    while let Some(entry) = ring.next_entry().map_err(|e| fail(&e))? {
+        if !matches!(entry, tcmu_wasm::ring::Entry::Tmr(_)) {
+            taken.push(entry);
+        }
+    }
+    while let Some(entry) = taken.pop() {
+        match entry {
+            tcmu_wasm::ring::Entry::Command(cmd) => {
+                let room = cmd.data.len();
+                cmd.data.write(0, &answer_for(cmd.cmd_id, room)).map_err(|e| fail(&e))?;
+                completed.push_back(cmd.cmd_id);
+                let response =
+                    tcmu_wasm::ring::Response { data_in_len: Some(room), ..tcmu_wasm::ring::Response::good() };
+                ring.complete(cmd, &response).map_err(|e| fail(&e))?;
+            }
+            tcmu_wasm::ring::Entry::Invalid(bad) => {
+                completed.push_back(bad.cmd_id);
+                ring.complete_invalid(bad).map_err(|e| fail(&e))?;
+            }
+            tcmu_wasm::ring::Entry::Tmr(_) => {}
+        }
+    }
+    reap(&mut kernel, &mut expected, &mut submitted, &mut completed)?;
+    prop_assert!(expected.is_empty(), "never completed: {:?}", expected.keys().collect::<Vec<_>>());
+    prop_assert_eq!(kernel.outstanding(), 0, "the tail stopped short of the head");
+    prop_assert!(!ring.has_outstanding());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// With `CAP_OOOC`, completions in any order reach the kernel at once
+    /// and in that order, each exactly once with its own data; the tail
+    /// never passes the head (the simulator checks every tail movement
+    /// against the entries it produced, and every `cmd_id` against the
+    /// commands outstanding).
+    #[test]
+    fn completions_in_any_order_with_oooc(steps in proptest::collection::vec(step_strategy(), 1..200), ring_kib in 1u32..16) {
+        out_of_order_stream(steps, ring_kib, true)?;
+    }
+
+    /// Without `CAP_OOOC`, the same streams reach the kernel in ring order.
+    #[test]
+    fn completions_in_any_order_without_oooc(steps in proptest::collection::vec(step_strategy(), 1..200), ring_kib in 1u32..16) {
+        out_of_order_stream(steps, ring_kib, false)?;
+    }
+}
+
+#[test]
+fn a_completion_cannot_be_delivered_twice_or_to_another_ring() {
+    let mut kernel = SimKernel::new(SimConfig::default()).unwrap();
+    let mut other = SimKernel::new(SimConfig::default()).unwrap();
+    let mut ring = Ring::attach(kernel.region()).unwrap();
+    let mut other_ring = Ring::attach(other.region()).unwrap();
+    kernel.submit(&[0; 6], &[], 0).unwrap();
+    other.submit(&[0; 6], &[], 0).unwrap();
+    other.submit(&[0; 6], &[], 0).unwrap();
+    let Some(tcmu_wasm::ring::Entry::Command(mine)) = ring.next_entry().unwrap() else { panic!("a command") };
+    let Some(tcmu_wasm::ring::Entry::Command(_first)) = other_ring.next_entry().unwrap() else { panic!("a command") };
+    let Some(tcmu_wasm::ring::Entry::Command(theirs)) = other_ring.next_entry().unwrap() else { panic!("a command") };
+    // The other ring's second entry has a sequence number this ring never handed out.
+    assert!(matches!(ring.complete(theirs, &tcmu_wasm::ring::Response::good()), Err(RingError::NotOutstanding { .. })));
+    ring.complete(mine, &tcmu_wasm::ring::Response::good()).unwrap();
+    assert_eq!(kernel.reap().unwrap().len(), 1);
+}

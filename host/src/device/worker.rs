@@ -91,7 +91,6 @@ impl DeviceLoop {
                 Entry::Tmr(tmr) => {
                     tracing::info!(device = %self.name, kind = ?tmr.kind, aborted = ?tmr.aborted, "task management");
                     self.backend.task_management(&tmr);
-                    self.ring.ack_tmr(tmr)?;
                     self.metrics.tmr();
                 }
             }

@@ -172,8 +172,9 @@ pub struct InvalidEntry {
 pub struct TmrEntry {
     /// The function, decoded.
     pub kind: TmrKind,
-    /// Ids of the commands the kernel aborted (already completed by us, or
-    /// not yet seen — we serve strictly in order).
+    /// Ids of the commands the kernel aborted: completed by us already,
+    /// still outstanding (the kernel waits for their completion), or not
+    /// yet taken from the ring.
     pub aborted: Vec<u16>,
     pub(super) slot: Slot,
 }
@@ -210,12 +211,13 @@ impl TmrKind {
     }
 }
 
-/// Where an entry sits in the ring; proves to [`super::Ring`] that the
-/// completion belongs to the entry at the tail.
+/// Where an entry sits in the ring, and its place among the entries the
+/// ring has taken (`seq`), which finds it among the outstanding ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Slot {
     pub(super) offset: u32,
     pub(super) len: u32,
+    pub(super) seq: u64,
 }
 
 /// What the ring hands to the device loop.
@@ -225,6 +227,6 @@ pub enum Entry {
     Command(CommandEntry),
     /// A malformed command to fail with [`super::Ring::complete_invalid`].
     Invalid(InvalidEntry),
-    /// A TMR to act on and then [`super::Ring::ack_tmr`].
+    /// A TMR to act on; it needs no answer in the ring.
     Tmr(TmrEntry),
 }

@@ -8,9 +8,16 @@
 //! whose framing is bad (an entry length that cannot be trusted to find
 //! the next entry) stops with [`RingError::Corrupt`].
 //!
-//! Commands are completed strictly in ring order (TCMU does not require
-//! `CAP_OOOC` from user space), which is what one handler instance serving
-//! one command at a time produces anyway.
+//! Many commands may be outstanding at once: [`Ring::next_entry`] reads
+//! ahead of the tail, and [`Ring::complete`] takes completions in any
+//! order. Where the kernel offers `CAP_OOOC` (every kernel since 4.6) a
+//! completion goes out at once, written into the oldest unanswered entry
+//! with its own `cmd_id` ("stealing" the entry, as the kernel's
+//! tcmu-design document describes); without it, the response waits in the
+//! command's own entry until every older command is answered. Either way
+//! the tail moves only over answered entries, so it never passes the
+//! head, and the number of unanswered entries behind `next` is exactly
+//! the number of commands outstanding.
 
 pub mod entry;
 pub mod layout;
@@ -18,6 +25,8 @@ pub mod region;
 
 pub use entry::{BufferError, CommandEntry, DataBuffer, Entry, InvalidEntry, Segment, TmrEntry, TmrKind};
 pub use region::{Region, RegionError};
+
+use std::collections::VecDeque;
 
 use entry::Slot;
 use layout::{hdr, mailbox, op, req, rsp, tmr};
@@ -50,11 +59,10 @@ pub enum RingError {
         /// What was wrong.
         reason: String,
     },
-    /// A completion was offered for an entry other than the one at the tail.
-    #[error("completion out of order: tail at {tail:#x}, entry at {entry:#x}")]
-    OutOfOrder {
-        /// Current tail.
-        tail: u32,
+    /// A completion was offered for an entry this ring does not have
+    /// outstanding (taken from another ring, or answered already).
+    #[error("completion for an entry that is not outstanding (at {entry:#x})")]
+    NotOutstanding {
         /// The entry's offset.
         entry: u32,
     },
@@ -143,6 +151,15 @@ impl Response {
     }
 }
 
+/// An entry between the tail and `next`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WindowSlot {
+    offset: u32,
+    len: u32,
+    /// Whether a response is in it (or it needs none: PAD, TMR, unknown).
+    answered: bool,
+}
+
 /// The user-space side of one TCMU command ring.
 #[derive(Debug)]
 pub struct Ring {
@@ -152,6 +169,18 @@ pub struct Ring {
     flags: u16,
     /// Our copy of `cmd_tail`; the mailbox copy is only ever written.
     tail: u32,
+    /// Where the next entry is read.
+    next: u32,
+    /// The entries from `tail` to `next`, oldest first; the front is
+    /// always unanswered (answered ones at the front are passed at once).
+    window: VecDeque<WindowSlot>,
+    /// Sequence number of `window[0]`: entry `seq` sits at `seq - base`.
+    base: u64,
+    /// Whether the entry taken as `seq` still awaits its completion, at
+    /// `seq - answers_base` (a command's answer may go into another
+    /// command's entry, so this is kept apart from `window`).
+    awaiting: VecDeque<bool>,
+    answers_base: u64,
 }
 
 impl Ring {
@@ -179,7 +208,18 @@ impl Ring {
         if tail >= cmdr_size || tail % layout::ENTRY_ALIGN != 0 {
             return Err(RingError::BadMailbox(format!("cmd_tail {tail:#x} outside the ring")));
         }
-        Ok(Self { region, cmdr_off, cmdr_size, flags, tail })
+        Ok(Self {
+            region,
+            cmdr_off,
+            cmdr_size,
+            flags,
+            tail,
+            next: tail,
+            window: VecDeque::new(),
+            base: 0,
+            awaiting: VecDeque::new(),
+            answers_base: 0,
+        })
     }
 
     /// The region this ring lives in.
@@ -202,6 +242,21 @@ impl Ring {
         self.tail
     }
 
+    /// Whether the kernel may take completions in any order (`CAP_OOOC`).
+    pub fn out_of_order(&self) -> bool {
+        self.flags & layout::FLAG_CAP_OOOC != 0
+    }
+
+    /// Commands (and malformed entries) taken but not yet completed.
+    pub fn outstanding(&self) -> usize {
+        self.window.iter().filter(|s| !s.answered).count()
+    }
+
+    /// Whether the ring has commands taken but not yet completed.
+    pub fn has_outstanding(&self) -> bool {
+        !self.window.is_empty()
+    }
+
     /// The kernel's head, loaded with acquire ordering so that the entry
     /// bytes it covers are visible.
     pub fn head(&self) -> Result<u32, RingError> {
@@ -216,24 +271,44 @@ impl Ring {
         self.cmdr_off as u64 + ring_off as u64 + field as u64
     }
 
-    fn advance(&mut self, len: u32) -> Result<(), RingError> {
-        self.tail = (self.tail + len) % self.cmdr_size;
-        // Release: our response bytes are visible before the kernel sees the tail.
-        self.region.store_release(mailbox::CMD_TAIL as u64, self.tail)?;
+    /// Put the entry just read at `next` into the window.
+    fn take(&mut self, len: u32, answered: bool) -> Result<Slot, RingError> {
+        let slot = Slot { offset: self.next, len, seq: self.base + self.window.len() as u64 };
+        self.window.push_back(WindowSlot { offset: self.next, len, answered });
+        self.awaiting.push_back(!answered);
+        self.next = (self.next + len) % self.cmdr_size;
+        if answered {
+            self.pass_answered()?;
+        }
+        Ok(slot)
+    }
+
+    /// Move the tail over the answered entries at the front of the window.
+    fn pass_answered(&mut self) -> Result<(), RingError> {
+        let before = self.tail;
+        while let Some(front) = self.window.front().filter(|s| s.answered) {
+            self.tail = (self.tail + front.len) % self.cmdr_size;
+            self.window.pop_front();
+            self.base += 1;
+        }
+        if self.tail != before {
+            // Release: our response bytes are visible before the kernel sees the tail.
+            self.region.store_release(mailbox::CMD_TAIL as u64, self.tail)?;
+        }
         Ok(())
     }
 
-    /// Take the entry at the tail. PAD entries are skipped and unknown
-    /// opcodes are flagged `UFLAG_UNKNOWN_OP` and skipped, both here. The
-    /// returned entry must be finished (`complete`, `complete_invalid`,
-    /// `ack_tmr`) before the next call.
+    /// Take the next entry the kernel produced. PAD entries are skipped
+    /// and unknown opcodes are flagged `UFLAG_UNKNOWN_OP` and skipped, both
+    /// here. Commands and malformed entries stay outstanding until
+    /// [`Ring::complete`] / [`Ring::complete_invalid`]; TMRs need no answer.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, RingError> {
         loop {
             let head = self.head()?;
-            if head == self.tail {
+            if head == self.next {
                 return Ok(None);
             }
-            let at = self.tail;
+            let at = self.next;
             let produced = (head + self.cmdr_size - at) % self.cmdr_size;
             let len_op = self.region.read_u32(self.entry_addr(at, hdr::LEN_OP))?;
             let len = len_op & !op::MASK;
@@ -247,49 +322,54 @@ impl Ring {
             if at + len > self.cmdr_size {
                 return Err(corrupt(format!("entry length {len} wraps the ring end")));
             }
-            let slot = Slot { offset: at, len };
             match len_op & op::MASK {
-                op::PAD => self.advance(len)?,
+                op::PAD => {
+                    self.take(len, true)?;
+                }
                 op::CMD => {
                     let cmd_id = self.region.read_u16(self.entry_addr(at, hdr::CMD_ID))?;
                     if len < rsp::END as u32 {
                         // Too short to hold a response: not a slot we can answer in.
                         return Err(corrupt(format!("command entry length {len} cannot hold a response")));
                     }
-                    return Ok(Some(match self.parse_command(slot) {
+                    // Parse before taking: the request is copied out, so the
+                    // entry may carry another command's response later.
+                    let parsed = self.parse_command(at, len);
+                    let slot = self.take(len, false)?;
+                    return Ok(Some(match parsed {
                         Ok((cdb, data, bidi_in)) => Entry::Command(CommandEntry { cmd_id, cdb, data, bidi_in, slot }),
                         Err(error) => Entry::Invalid(InvalidEntry { cmd_id, error, slot }),
                     }));
                 }
-                op::TMR => match self.parse_tmr(slot) {
-                    Ok(entry) => return Ok(Some(Entry::Tmr(entry))),
-                    Err(e) => {
-                        tracing::warn!(offset = at, error = %e, "malformed TMR entry skipped");
-                        self.advance(len)?;
+                op::TMR => {
+                    let parsed = self.parse_tmr(at, len);
+                    let slot = self.take(len, true)?;
+                    match parsed {
+                        Ok((kind, aborted)) => return Ok(Some(Entry::Tmr(TmrEntry { kind, aborted, slot }))),
+                        Err(e) => tracing::warn!(offset = at, error = %e, "malformed TMR entry skipped"),
                     }
-                },
+                }
                 other => {
                     tracing::warn!(offset = at, opcode = other, "unknown ring opcode; flagged UNKNOWN_OP");
                     let uflags_at = self.entry_addr(at, hdr::UFLAGS);
                     let uflags = self.region.read_u8(uflags_at)?;
                     self.region.write_u8(uflags_at, uflags | layout::UFLAG_UNKNOWN_OP)?;
-                    self.advance(len)?;
+                    self.take(len, true)?;
                 }
             }
         }
     }
 
-    fn parse_command(&self, slot: Slot) -> Result<(Vec<u8>, DataBuffer, Option<DataBuffer>), RingError> {
-        let at = slot.offset;
+    fn parse_command(&self, at: u32, len: u32) -> Result<(Vec<u8>, DataBuffer, Option<DataBuffer>), RingError> {
         let iov_cnt = self.region.read_u32(self.entry_addr(at, req::IOV_CNT))? as u64;
         let bidi_cnt = self.region.read_u32(self.entry_addr(at, req::IOV_BIDI_CNT))? as u64;
         let dif_cnt = self.region.read_u32(self.entry_addr(at, req::IOV_DIF_CNT))? as u64;
         let total_iovs = iov_cnt + bidi_cnt + dif_cnt;
         let iov_bytes = total_iovs * req::IOV_SIZE as u64;
-        if req::IOV as u64 + iov_bytes > slot.len as u64 {
+        if req::IOV as u64 + iov_bytes > len as u64 {
             return Err(RingError::BadIovec {
                 index: 0,
-                reason: format!("{total_iovs} iovecs do not fit the {}-byte entry", slot.len),
+                reason: format!("{total_iovs} iovecs do not fit the {}-byte entry", len),
             });
         }
 
@@ -344,35 +424,54 @@ impl Ring {
         Ok((cdb, data, bidi_in))
     }
 
-    fn parse_tmr(&self, slot: Slot) -> Result<TmrEntry, RingError> {
-        let at = slot.offset;
-        if slot.len < tmr::CMD_IDS as u32 {
-            return Err(RingError::Corrupt { offset: at, reason: format!("TMR entry length {} too short", slot.len) });
+    fn parse_tmr(&self, at: u32, len: u32) -> Result<(TmrKind, Vec<u16>), RingError> {
+        if len < tmr::CMD_IDS as u32 {
+            return Err(RingError::Corrupt { offset: at, reason: format!("TMR entry length {} too short", len) });
         }
         let kind = TmrKind::from_raw(self.region.read_u8(self.entry_addr(at, tmr::TYPE))?);
         let cnt = self.region.read_u32(self.entry_addr(at, tmr::CMD_CNT))? as u64;
-        if tmr::CMD_IDS as u64 + cnt * 2 > slot.len as u64 {
-            return Err(RingError::Corrupt {
-                offset: at,
-                reason: format!("TMR lists {cnt} ids in {} bytes", slot.len),
-            });
+        if tmr::CMD_IDS as u64 + cnt * 2 > len as u64 {
+            return Err(RingError::Corrupt { offset: at, reason: format!("TMR lists {cnt} ids in {} bytes", len) });
         }
         let aborted = (0..cnt)
             .map(|i| self.region.read_u16(self.entry_addr(at, tmr::CMD_IDS) + i * 2))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(TmrEntry { kind, aborted, slot })
+        Ok((kind, aborted))
     }
 
-    fn check_order(&self, slot: Slot) -> Result<(), RingError> {
-        if slot.offset != self.tail {
-            return Err(RingError::OutOfOrder { tail: self.tail, entry: slot.offset });
+    /// Where the response of the command taken as `slot` goes: with
+    /// `CAP_OOOC` the oldest unanswered entry (the front), else its own.
+    /// The entry is marked answered.
+    fn claim(&mut self, slot: Slot) -> Result<u32, RingError> {
+        let awaiting = slot.seq.checked_sub(self.answers_base).and_then(|i| self.awaiting.get_mut(i as usize));
+        match awaiting {
+            Some(a) if *a => *a = false,
+            _ => return Err(RingError::NotOutstanding { entry: slot.offset }),
         }
-        Ok(())
+        while self.awaiting.front() == Some(&false) {
+            self.awaiting.pop_front();
+            self.answers_base += 1;
+        }
+        // In order, the command's own entry is still unanswered (its seq
+        // is at or past the window's base); out of order, the front is.
+        let out_of_order = self.out_of_order();
+        let index = if out_of_order { 0 } else { (slot.seq - self.base) as usize };
+        let target = &mut self.window[index];
+        debug_assert!(!target.answered && (out_of_order || target.offset == slot.offset));
+        target.answered = true;
+        Ok(target.offset)
     }
 
-    fn write_response(&mut self, slot: Slot, response: &Response, buffer_len: u32) -> Result<(), RingError> {
-        self.check_order(slot)?;
-        let at = slot.offset;
+    fn write_response(
+        &mut self,
+        slot: Slot,
+        cmd_id: u16,
+        response: &Response,
+        buffer_len: u32,
+    ) -> Result<(), RingError> {
+        let at = self.claim(slot)?;
+        // The entry may be another command's (stolen): name ours.
+        self.region.write_u16(self.entry_addr(at, hdr::CMD_ID), cmd_id)?;
         self.region.write_u8(self.entry_addr(at, rsp::SCSI_STATUS), response.status)?;
         let sense_at = self.entry_addr(at, rsp::SENSE);
         let n = response.sense.len().min(layout::SENSE_BUFFER_SIZE);
@@ -390,24 +489,19 @@ impl Ring {
         }
         self.region.write_u32(self.entry_addr(at, rsp::READ_LEN), read_len)?;
         self.region.write_u8(uflags_at, uflags)?;
-        self.advance(slot.len)
+        self.pass_answered()
     }
 
-    /// Write the response of `cmd` and advance the tail past it.
+    /// Write the response of `cmd`, in any order relative to the other
+    /// outstanding commands, and move the tail as far as it may go.
     pub fn complete(&mut self, cmd: CommandEntry, response: &Response) -> Result<(), RingError> {
         let buffer_len = cmd.bidi_in.as_ref().unwrap_or(&cmd.data).len();
-        self.write_response(cmd.slot, response, buffer_len)
+        self.write_response(cmd.slot, cmd.cmd_id, response, buffer_len)
     }
 
     /// Fail a malformed command (CHECK CONDITION, HARDWARE ERROR /
-    /// INTERNAL TARGET FAILURE) and advance past it.
+    /// INTERNAL TARGET FAILURE).
     pub fn complete_invalid(&mut self, entry: InvalidEntry) -> Result<(), RingError> {
-        self.write_response(entry.slot, &Response::check_condition(0x04, 0x44, 0x00), 0)
-    }
-
-    /// Acknowledge a TMR entry (TMRs have no response; advancing is the ack).
-    pub fn ack_tmr(&mut self, entry: TmrEntry) -> Result<(), RingError> {
-        self.check_order(entry.slot)?;
-        self.advance(entry.slot.len)
+        self.write_response(entry.slot, entry.cmd_id, &Response::check_condition(0x04, 0x44, 0x00), 0)
     }
 }

@@ -16,7 +16,7 @@ pub mod load;
 pub use doorbell::SimDoorbell;
 pub use harness::{DEFAULT_TIMEOUT, SimDevice};
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
@@ -131,9 +131,9 @@ pub enum Malformation {
 /// Data blocks of one command and the iovecs (region offset, length) over them.
 type DataAllocation = (Vec<u32>, Vec<(u64, u32)>);
 
+/// An entry in the ring that user space has not passed yet.
 #[derive(Debug)]
 struct Inflight {
-    cmd_id: u16,
     offset: u32,
     len: u32,
     kind: InflightKind,
@@ -142,8 +142,24 @@ struct Inflight {
 #[derive(Debug)]
 enum InflightKind {
     Pad,
-    Command { blocks: Vec<u32>, iovs: Vec<(u64, u32)>, data_in_len: u32 },
+    /// A command entry; the command answered in it is whichever `cmd_id`
+    /// user space writes there (itself, unless it completes out of order).
+    Command {
+        cmd_id: u16,
+    },
+    /// An entry with an opcode TCMU does not define (injected).
+    Unknown {
+        cmd_id: u16,
+    },
     Tmr,
+}
+
+/// A command user space has not completed: its data blocks and buffer.
+#[derive(Debug)]
+struct Outstanding {
+    blocks: Vec<u32>,
+    iovs: Vec<(u64, u32)>,
+    data_in_len: u32,
 }
 
 /// The simulated kernel side of one TCMU device.
@@ -156,6 +172,8 @@ pub struct SimKernel {
     reaped_tail: u32,
     free_blocks: Vec<u32>,
     inflight: VecDeque<Inflight>,
+    /// Commands by id, as the kernel keeps them (its `commands` xarray).
+    commands: HashMap<u16, Outstanding>,
     next_id: u16,
     rng: SmallRng,
     to_user: EventFd,
@@ -212,6 +230,7 @@ impl SimKernel {
             reaped_tail: 0,
             free_blocks,
             inflight: VecDeque::new(),
+            commands: HashMap::new(),
             next_id: 1,
             rng,
             to_user: EventFd::from_flags(flags).map_err(io::Error::from)?,
@@ -271,7 +290,7 @@ impl SimKernel {
             self.region.write_u32(at + hdr::LEN_OP as u64, pad | op::PAD)?;
             self.region.write_u16(at + hdr::CMD_ID as u64, 0)?;
             self.region.write_u16(at + hdr::KFLAGS as u64, 0)?;
-            self.inflight.push_back(Inflight { cmd_id: 0, offset: self.head, len: pad, kind: InflightKind::Pad });
+            self.inflight.push_back(Inflight { offset: self.head, len: pad, kind: InflightKind::Pad });
             self.head = 0;
         }
         Ok(self.head)
@@ -284,10 +303,16 @@ impl SimKernel {
         Ok(())
     }
 
+    /// The next command id no outstanding command has (the kernel's ids
+    /// come from an xarray: unique among outstanding commands).
     fn take_id(&mut self) -> u16 {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1).max(1);
-        id
+        loop {
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            if !self.commands.contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     /// Allocate blocks for `len` bytes and return them with the iovecs
@@ -367,12 +392,8 @@ impl SimKernel {
             self.region.write(iov_base, &data_out[written..written + n])?;
             written += n;
         }
-        self.inflight.push_back(Inflight {
-            cmd_id: id,
-            offset: at_ring,
-            len,
-            kind: InflightKind::Command { blocks, iovs, data_in_len },
-        });
+        self.inflight.push_back(Inflight { offset: at_ring, len, kind: InflightKind::Command { cmd_id: id } });
+        self.commands.insert(id, Outstanding { blocks, iovs, data_in_len });
         self.publish(len)?;
         Ok(id)
     }
@@ -389,7 +410,7 @@ impl SimKernel {
         for (i, id) in aborted.iter().enumerate() {
             self.region.write_u16(at + (tmr::CMD_IDS + 2 * i) as u64, *id)?;
         }
-        self.inflight.push_back(Inflight { cmd_id: 0, offset: at_ring, len, kind: InflightKind::Tmr });
+        self.inflight.push_back(Inflight { offset: at_ring, len, kind: InflightKind::Tmr });
         self.publish(len)
     }
 
@@ -421,12 +442,13 @@ impl SimKernel {
         self.region.write_u64(at + req::CDB_OFF as u64, cdb_off)?;
         self.region.write_u64(iov, base)?;
         self.region.write_u64(iov + 8, iov_len)?;
-        self.inflight.push_back(Inflight {
-            cmd_id: id,
-            offset: at_ring,
-            len,
-            kind: InflightKind::Command { blocks: Vec::new(), iovs: Vec::new(), data_in_len: 0 },
-        });
+        let kind = if kind == Malformation::UnknownOpcode {
+            InflightKind::Unknown { cmd_id: id }
+        } else {
+            self.commands.insert(id, Outstanding { blocks: Vec::new(), iovs: Vec::new(), data_in_len: 0 });
+            InflightKind::Command { cmd_id: id }
+        };
+        self.inflight.push_back(Inflight { offset: at_ring, len, kind });
         self.publish(len)?;
         Ok(id)
     }
@@ -466,43 +488,63 @@ impl SimKernel {
             advanced -= front.len;
             self.reaped_tail = (self.reaped_tail + front.len) % self.cfg.ring_size;
             let at = self.cmdr_off() + front.offset as u64;
-            match front.kind {
-                InflightKind::Pad | InflightKind::Tmr => {}
-                InflightKind::Command { blocks, iovs, data_in_len } => {
-                    let uflags = self.region.read_u8(at + hdr::UFLAGS as u64)?;
-                    let status = self.region.read_u8(at + rsp::SCSI_STATUS as u64)?;
-                    let read_len = (uflags & layout::UFLAG_READ_LEN != 0)
-                        .then(|| self.region.read_u32(at + rsp::READ_LEN as u64))
-                        .transpose()?;
-                    let mut sense = vec![0u8; layout::SENSE_BUFFER_SIZE];
-                    self.region.read(at + rsp::SENSE as u64, &mut sense)?;
-                    sense.truncate(sense_len(&sense, status));
-                    let gather = if self.cfg.gather_data_in {
-                        read_len.map_or(data_in_len, |r| r.min(data_in_len)) as usize
-                    } else {
-                        0
-                    };
-                    let mut data_in = vec![0u8; gather];
-                    let mut done = 0usize;
-                    for (base, len) in iovs {
-                        if done == gather {
-                            break;
-                        }
-                        let n = (gather - done).min(len as usize);
-                        self.region.read(base, &mut data_in[done..done + n])?;
-                        done += n;
-                    }
-                    self.free_data(blocks);
+            let uflags = self.region.read_u8(at + hdr::UFLAGS as u64)?;
+            let answered = match front.kind {
+                InflightKind::Pad | InflightKind::Tmr => continue,
+                InflightKind::Unknown { cmd_id } => {
                     out.push(SimCompletion {
-                        cmd_id: front.cmd_id,
-                        status,
-                        sense,
-                        data_in,
-                        read_len,
+                        cmd_id,
+                        status: 0,
+                        sense: Vec::new(),
+                        data_in: Vec::new(),
+                        read_len: None,
                         unknown_op: uflags & layout::UFLAG_UNKNOWN_OP != 0,
                     });
+                    continue;
                 }
+                InflightKind::Command { cmd_id } => {
+                    // As the kernel does: the id in the entry names the
+                    // command answered there.
+                    let answered = self.region.read_u16(at + hdr::CMD_ID as u64)?;
+                    if answered != cmd_id && self.cfg.flags & layout::FLAG_CAP_OOOC == 0 {
+                        return Err(SimError::Protocol(format!(
+                            "command {answered} answered in the entry of {cmd_id} without CAP_OOOC"
+                        )));
+                    }
+                    answered
+                }
+            };
+            let Some(Outstanding { blocks, iovs, data_in_len }) = self.commands.remove(&answered) else {
+                return Err(SimError::Protocol(format!("cmd_id {answered} is not outstanding: the ring is broken")));
+            };
+            let status = self.region.read_u8(at + rsp::SCSI_STATUS as u64)?;
+            let read_len = (uflags & layout::UFLAG_READ_LEN != 0)
+                .then(|| self.region.read_u32(at + rsp::READ_LEN as u64))
+                .transpose()?;
+            let mut sense = vec![0u8; layout::SENSE_BUFFER_SIZE];
+            self.region.read(at + rsp::SENSE as u64, &mut sense)?;
+            sense.truncate(sense_len(&sense, status));
+            let gather =
+                if self.cfg.gather_data_in { read_len.map_or(data_in_len, |r| r.min(data_in_len)) as usize } else { 0 };
+            let mut data_in = vec![0u8; gather];
+            let mut done = 0usize;
+            for (base, len) in iovs {
+                if done == gather {
+                    break;
+                }
+                let n = (gather - done).min(len as usize);
+                self.region.read(base, &mut data_in[done..done + n])?;
+                done += n;
             }
+            self.free_data(blocks);
+            out.push(SimCompletion {
+                cmd_id: answered,
+                status,
+                sense,
+                data_in,
+                read_len,
+                unknown_op: uflags & layout::UFLAG_UNKNOWN_OP != 0,
+            });
         }
         Ok(out)
     }
