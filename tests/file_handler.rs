@@ -58,6 +58,7 @@ fn wasm_and_native_answer_identically() {
                         "serial=cmp",
                         &tcmu_guest_sdk::DeviceIdentity::from_name("cmp0"),
                         Some(backing),
+                        tcmu_wasm::aio::IoSettings::default(),
                     )
                     .map_err(anyhow::Error::msg)?,
                 )

@@ -48,6 +48,12 @@ pub struct BackingFile {
     read_only: bool,
 }
 
+impl std::os::fd::AsRawFd for BackingFile {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
 impl BackingFile {
     /// Open (and create, unless read-only) `path` and make it `size` bytes
     /// long if it is shorter. A longer file is left alone: the grant is
@@ -65,6 +71,14 @@ impl BackingFile {
             file.set_len(size)?;
         }
         Ok(Self { file, path: path.to_owned(), size: AtomicU64::new(size), read_only })
+    }
+
+    /// A grant of `size` bytes over an already open `file`, whatever its
+    /// access mode, for tests that need I/O to fail: a file opened
+    /// read-only but granted writable fails every write with EBADF.
+    #[cfg(feature = "test-utils")]
+    pub fn from_open_file(file: File, path: &Path, size: u64, read_only: bool) -> Self {
+        Self { file, path: path.to_owned(), size: AtomicU64::new(size), read_only }
     }
 
     /// The host path (for logs; never shown to a handler).
@@ -97,6 +111,12 @@ impl BackingFile {
         }
         self.size.store(size, Ordering::Release);
         Ok(())
+    }
+
+    /// Check that `[offset, offset+len)` lies inside the grant (and, for
+    /// `write`, that the store is writable), as every operation does.
+    pub fn check_range(&self, offset: u64, len: u64, write: bool) -> Result<(), StoreError> {
+        if write { self.check_writable(offset, len) } else { self.check(offset, len) }
     }
 
     fn check(&self, offset: u64, len: u64) -> Result<(), StoreError> {

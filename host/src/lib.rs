@@ -6,6 +6,7 @@
 //! - [`sim`]: a simulated kernel that drives the ring for tests and benches;
 //! - [`device`]: one device's loop (ring + doorbell + handler backend);
 //! - [`backing`]: backing files, bounded to the operator's grant;
+//! - [`aio`]: the device's asynchronous store I/O (io_uring) and its ordering rules;
 //! - [`sandbox`]: the wasmtime runtime that hosts handler components;
 //! - [`native`]: the same handlers linked natively (the benchmark baseline);
 //! - [`kernel`]: uio, netlink and configfs glue to `target_core_user`;
@@ -14,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aio;
 pub mod backing;
 #[cfg(feature = "dev-tools")]
 pub mod bench;

@@ -532,6 +532,10 @@ mod dev {
         /// Directory for the temporary backing file [default: the system temp dir]
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// How the store's transfers run: auto (io_uring where available),
+        /// uring, or blocking (one command at a time, the pre-0.3 data path).
+        #[arg(long, value_enum, default_value = "auto")]
+        io: tcmu_wasm::aio::IoMode,
     }
 
     #[derive(Debug, Args)]
@@ -677,6 +681,7 @@ mod dev {
             iodepth: args.iodepth,
             config: args.handler.config.clone(),
             dir: args.dir.clone().unwrap_or_else(std::env::temp_dir),
+            io: tcmu_wasm::aio::IoSettings { mode: args.io, ..Default::default() },
         };
         if args.native || args.compare {
             // The native baseline is the file handler linked into the host;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use tcmu_guest_sdk::{self as sdk, Handler};
 
+use crate::aio::{IoEngine, IoSettings, OpKind};
 use crate::backing::{BackingFile, StoreError};
 use crate::device::{Backend, BackendError, CommandIo};
 use crate::ring::{CommandEntry, Response, TmrEntry, TmrKind};
@@ -30,9 +31,16 @@ fn sdk_error(e: StoreError) -> sdk::IoError {
 struct NativeStore {
     file: Arc<BackingFile>,
     io: SharedIo,
+    engine: Option<Arc<IoEngine>>,
 }
 
 impl NativeStore {
+    /// As the wasm host's store calls: wait for the queued I/O a
+    /// synchronous access must see.
+    fn settle(&self, kind: OpKind, offset: u64, len: u64) -> Result<(), StoreError> {
+        self.engine.as_ref().map_or(Ok(()), |e| e.settle(&self.file, kind, offset, len))
+    }
+
     fn with_io<T>(&self, f: impl FnOnce(&mut CommandIo) -> Result<T, StoreError>) -> Result<T, sdk::IoError> {
         match self.io.borrow_mut().as_mut() {
             Some(io) => f(io).map_err(sdk_error),
@@ -49,25 +57,32 @@ impl sdk::Store for NativeStore {
         self.file.read_only()
     }
     fn read_at(&self, offset: u64, len: u32) -> Result<Vec<u8>, sdk::IoError> {
-        self.file.read_vec(offset, len).map_err(sdk_error)
+        self.settle(OpKind::Read, offset, len.into()).and_then(|()| self.file.read_vec(offset, len)).map_err(sdk_error)
     }
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), sdk::IoError> {
-        self.file.write_from(offset, data).map_err(sdk_error)
+        self.settle(OpKind::Write, offset, data.len() as u64)
+            .and_then(|()| self.file.write_from(offset, data))
+            .map_err(sdk_error)
     }
     fn flush(&self) -> Result<(), sdk::IoError> {
-        self.file.flush().map_err(sdk_error)
+        match &self.engine {
+            Some(engine) => engine.flush(&self.file).map_err(sdk_error),
+            None => self.file.flush().map_err(sdk_error),
+        }
     }
     fn discard(&self, offset: u64, len: u64) -> Result<(), sdk::IoError> {
-        self.file.discard(offset, len, None).map_err(sdk_error)
+        self.settle(OpKind::Write, offset, len).and_then(|()| self.file.discard(offset, len, None)).map_err(sdk_error)
     }
     fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), sdk::IoError> {
-        self.file.write_zeroes(offset, len, None).map_err(sdk_error)
+        self.settle(OpKind::Write, offset, len)
+            .and_then(|()| self.file.write_zeroes(offset, len, None))
+            .map_err(sdk_error)
     }
     fn read_to_data_in(&self, offset: u64, len: u32, data_in_offset: u32) -> Result<(), sdk::IoError> {
-        self.with_io(|io| io.store_to_data_in(&self.file, offset, len, data_in_offset))
+        self.with_io(|io| io.store_to_data_in(&self.file, offset, len, data_in_offset, true))
     }
     fn write_from_data_out(&self, offset: u64, len: u32, data_out_offset: u32) -> Result<(), sdk::IoError> {
-        self.with_io(|io| io.data_out_to_store(&self.file, offset, len, data_out_offset))
+        self.with_io(|io| io.data_out_to_store(&self.file, offset, len, data_out_offset, true))
     }
 }
 
@@ -93,25 +108,38 @@ pub struct NativeDevice<H: Handler> {
     handler: H,
     io: SharedIo,
     backing: Option<Arc<BackingFile>>,
+    engine: Option<Arc<IoEngine>>,
 }
 
 impl<H: Handler> NativeDevice<H> {
-    /// Open `H` with `config` and `identity` over `backing`.
+    /// Open `H` with `config` and `identity` over `backing`, its store
+    /// transfers run as `io_settings` say (as a sandboxed device's are).
     pub fn open(
         config: &str,
         identity: &sdk::DeviceIdentity,
         backing: Option<Arc<BackingFile>>,
+        io_settings: IoSettings,
     ) -> Result<Self, String> {
         let io: SharedIo = Rc::default();
-        let store = backing.clone().map(|file| Box::new(NativeStore { file, io: io.clone() }) as Box<dyn sdk::Store>);
+        let engine = match &backing {
+            Some(_) => Some(Arc::new(IoEngine::new(io_settings).map_err(|e| format!("setting up I/O: {e}"))?)),
+            None => None,
+        };
+        let store = backing
+            .clone()
+            .map(|file| Box::new(NativeStore { file, io: io.clone(), engine: engine.clone() }) as Box<dyn sdk::Store>);
         let handler = H::open(config, identity, store)?;
-        Ok(Self { handler, io, backing })
+        Ok(Self { handler, io, backing, engine })
     }
 }
 
 impl<H: Handler> Backend for NativeDevice<H> {
+    fn io_engine(&self) -> Option<Arc<IoEngine>> {
+        self.engine.clone()
+    }
+
     fn handle(&mut self, cmd: &CommandEntry) -> Response {
-        let io = CommandIo::new(cmd);
+        let io = CommandIo::new(cmd, self.engine.clone());
         let sdk_cmd = sdk::Command { cdb: &cmd.cdb, data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
         let room = io.data_in_len();
         *self.io.borrow_mut() = Some(io);

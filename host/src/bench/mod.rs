@@ -64,6 +64,8 @@ pub struct BenchOptions {
     pub config: String,
     /// Directory for the temporary backing file (page-cached).
     pub dir: PathBuf,
+    /// How the store's transfers run (both sides alike).
+    pub io: crate::aio::IoSettings,
 }
 
 /// One run's figures.
@@ -110,17 +112,19 @@ pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Resul
     let sim =
         SimConfig { ring_size: 1 << 20, data_blocks, scatter: false, gather_data_in: false, ..SimConfig::default() };
     let config = opts.config.clone();
+    let io = opts.io;
     let mut dev = SimDevice::start(sim, "bench0", move || -> anyhow::Result<Box<dyn Backend>> {
         Ok(match code {
             Some(code) => Box::new(SandboxedDevice::open(
                 code,
-                DeviceSpec::new("bench0", &config, Some(backing), Limits::default()),
+                DeviceSpec { io, ..DeviceSpec::new("bench0", &config, Some(backing), Limits::default()) },
             )?),
             None => Box::new(
                 NativeDevice::<tcmu_handler_file::FileDisk>::open(
                     &config,
                     &tcmu_guest_sdk::DeviceIdentity::from_name("bench0"),
                     Some(backing),
+                    io,
                 )
                 .map_err(|e| anyhow::anyhow!("native handler refused to open: {e}"))?,
             ),

@@ -72,6 +72,7 @@ pub fn run(
         iodepth: 8,
         config: "serial=quiet0".into(),
         dir: dir.to_owned(),
+        io: crate::aio::IoSettings::default(),
     };
     let before = super::run(Some(file.clone()), &opts)?.iops;
     let mut results = Vec::new();

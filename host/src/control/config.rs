@@ -321,6 +321,13 @@ pub struct DeviceConfig {
     /// Kernel data area, MiB (default 64).
     #[serde(default = "default_max_data_area_mb")]
     pub max_data_area_mb: u32,
+    /// How the store's transfers run: `auto` (io_uring where the kernel
+    /// allows it), `uring`, or `blocking` (one command at a time).
+    #[serde(default)]
+    pub io: crate::aio::IoMode,
+    /// Commands whose store I/O may be in flight at once (default 64).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u32,
     /// A drive with removable media outside a library (an optical drive, a
     /// standalone tape drive): the image in it when the daemon first serves
     /// it. Later `ctl media insert`/`eject` are kept in the state directory
@@ -339,6 +346,10 @@ fn default_cmd_time_out() -> u32 {
 fn default_hw_max_sectors() -> u32 {
     2048
 }
+fn default_max_in_flight() -> u32 {
+    crate::aio::DEFAULT_MAX_IN_FLIGHT as u32
+}
+
 fn default_max_data_area_mb() -> u32 {
     64
 }

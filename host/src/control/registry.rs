@@ -406,6 +406,11 @@ impl Registry {
             limits,
             metrics: slot.metrics.clone(),
             library: self.changer_library(name),
+            io: crate::aio::IoSettings {
+                mode: cfg.io,
+                max_in_flight: cfg.max_in_flight.max(1) as usize,
+                ..Default::default()
+            },
         };
         let (handle, ready) = DeviceHandle::spawn(name, ring, doorbell, slot.metrics.clone(), move || {
             Ok(Box::new(SandboxedDevice::open(code, spec)?) as Box<dyn Backend>)

@@ -3,6 +3,9 @@
 //! methods perform on them. Shared by the wasm host and the native
 //! baseline so both do exactly the same work per byte.
 
+use std::sync::Arc;
+
+use crate::aio::IoEngine;
 use crate::backing::{BackingFile, StoreError};
 use crate::ring::{CommandEntry, DataBuffer};
 
@@ -13,12 +16,16 @@ pub struct CommandIo {
     bidi_in: Option<DataBuffer>,
     moved_data_in: bool,
     data_out_taken: u64,
+    /// Where the device's store transfers are queued ([`crate::aio`]);
+    /// `None` runs them inside the call.
+    engine: Option<Arc<IoEngine>>,
 }
 
 impl CommandIo {
     /// Take the buffers of `cmd` (cheap: region handle + segment list).
-    pub fn new(cmd: &CommandEntry) -> Self {
-        Self { data: cmd.data.clone(), bidi_in: cmd.bidi_in.clone(), moved_data_in: false, data_out_taken: 0 }
+    /// Store transfers go through `engine` when there is one.
+    pub fn new(cmd: &CommandEntry, engine: Option<Arc<IoEngine>>) -> Self {
+        Self { data: cmd.data.clone(), bidi_in: cmd.bidi_in.clone(), moved_data_in: false, data_out_taken: 0, engine }
     }
 
     /// Bytes of data-out (the shared buffer for one-directional commands).
@@ -71,28 +78,40 @@ impl CommandIo {
         Ok(())
     }
 
-    /// Store → data-in, no intermediate copy.
+    /// Store → data-in, no intermediate copy: queued when the command has
+    /// an engine and `queue` (the device's store; a cartridge's image is
+    /// read in the call), else done before returning.
     pub fn store_to_data_in(
         &mut self,
-        store: &BackingFile,
+        store: &Arc<BackingFile>,
         offset: u64,
         len: u32,
         data_in_offset: u32,
+        queue: bool,
     ) -> Result<(), StoreError> {
-        store.read_to_buffer(offset, len, self.data_in(), data_in_offset)?;
+        let buffer = self.bidi_in.as_ref().unwrap_or(&self.data);
+        match self.engine.as_ref().filter(|_| queue) {
+            Some(engine) => engine.read(store, offset, len, buffer, data_in_offset)?,
+            None => store.read_to_buffer(offset, len, buffer, data_in_offset)?,
+        }
         self.moved_data_in = true;
         Ok(())
     }
 
-    /// Data-out → store, no intermediate copy.
+    /// Data-out → store, no intermediate copy; queued as
+    /// [`CommandIo::store_to_data_in`] is.
     pub fn data_out_to_store(
         &mut self,
-        store: &BackingFile,
+        store: &Arc<BackingFile>,
         offset: u64,
         len: u32,
         data_out_offset: u32,
+        queue: bool,
     ) -> Result<(), StoreError> {
-        store.write_from_buffer(offset, len, &self.data, data_out_offset)?;
+        match self.engine.as_ref().filter(|_| queue) {
+            Some(engine) => engine.write(store, offset, len, &self.data, data_out_offset)?,
+            None => store.write_from_buffer(offset, len, &self.data, data_out_offset)?,
+        }
         self.data_out_taken += u64::from(len);
         Ok(())
     }

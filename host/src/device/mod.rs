@@ -10,6 +10,7 @@
 mod command_io;
 mod doorbell;
 mod error;
+mod io_failure;
 mod medium;
 mod worker;
 
@@ -61,7 +62,15 @@ pub struct ReloadOutcome {
 /// baseline.
 pub trait Backend {
     /// Serve one command. Never fails: every failure is a SCSI response.
+    /// Store transfers the handler queued on [`Backend::io_engine`] may
+    /// still be running when this returns; the loop answers the command
+    /// when they are done.
     fn handle(&mut self, cmd: &CommandEntry) -> Response;
+    /// The queue this backend's store transfers go to, if they are
+    /// queued (see [`crate::aio`]). Asked once, when the device starts.
+    fn io_engine(&self) -> Option<Arc<crate::aio::IoEngine>> {
+        None
+    }
     /// A task management function arrived.
     fn task_management(&mut self, tmr: &TmrEntry);
     /// The device was resized to `new_size` bytes. An error means the

@@ -1,5 +1,6 @@
 //! The per-device loop and its handle.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +12,9 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use super::{Backend, BackendError, DeviceError, Doorbell, ReloadOutcome, ReloadRequest};
+use crate::aio::{IoEngine, IoFailure, Token};
 use crate::metrics::DeviceMetrics;
-use crate::ring::{Entry, Ring};
+use crate::ring::{CommandEntry, Entry, Response, Ring};
 
 /// Completions written before the kernel is told, at most. Batching saves
 /// a wake-up per command; the cap bounds the latency it adds.
@@ -50,6 +52,13 @@ enum Drained {
     Interrupted,
 }
 
+/// A command whose handler returned while its store I/O still runs.
+struct InFlight {
+    cmd: CommandEntry,
+    response: Response,
+    started: Instant,
+}
+
 /// One device's loop: ring + doorbell + backend.
 pub struct DeviceLoop {
     name: Arc<str>,
@@ -59,46 +68,116 @@ pub struct DeviceLoop {
     metrics: Arc<DeviceMetrics>,
     /// Set by [`DeviceHandle::send`]: stop draining and look at the control channel.
     control_pending: Arc<AtomicBool>,
+    /// The backend's store I/O queue, if its transfers are queued.
+    engine: Option<Arc<IoEngine>>,
+    /// Commands waiting for their I/O, by engine token.
+    in_flight: HashMap<Token, InFlight>,
+    max_in_flight: usize,
+    /// Completions written since the kernel was last told.
+    unnotified: u32,
+    notified_tail: u32,
 }
 
 impl DeviceLoop {
-    fn drain(&mut self) -> Result<Drained, DeviceError> {
-        let mut unnotified = 0u32;
-        let mut notified_tail = self.ring.tail();
-        let mut outcome = Drained::Empty;
-        while let Some(entry) = self.ring.next_entry()? {
-            match entry {
-                Entry::Command(cmd) => {
-                    let started = Instant::now();
-                    let opcode = cmd.cdb.first().copied().unwrap_or(0xff);
-                    self.metrics.command_started();
-                    let response = self.backend.handle(&cmd);
-                    self.ring.complete(cmd, &response)?;
-                    self.metrics.command_finished(
-                        opcode,
-                        response.status,
-                        &response.sense,
-                        response.data_in_len.map_or(0, u64::from),
-                        response.data_out_taken,
-                        started.elapsed(),
-                    );
+    /// Answer `cmd` and count it.
+    fn finish(&mut self, cmd: CommandEntry, response: Response, started: Instant) -> Result<(), DeviceError> {
+        let opcode = cmd.cdb.first().copied().unwrap_or(0xff);
+        self.ring.complete(cmd, &response)?;
+        self.metrics.command_finished(
+            opcode,
+            response.status,
+            &response.sense,
+            response.data_in_len.map_or(0, u64::from),
+            response.data_out_taken,
+            started.elapsed(),
+        );
+        self.completed();
+        Ok(())
+    }
+
+    /// One more entry answered: tell the kernel every [`NOTIFY_BATCH`].
+    fn completed(&mut self) {
+        self.unnotified += 1;
+        if self.unnotified >= NOTIFY_BATCH {
+            self.notify_if_moved();
+        }
+    }
+
+    /// Tell the kernel if the tail moved since it was last told. Tails are
+    /// compared rather than entries counted: the ring also passes PAD,
+    /// TMR and unknown entries on its own, and the kernel must hear of those.
+    fn notify_if_moved(&mut self) {
+        if self.ring.tail() != self.notified_tail {
+            self.notify();
+            self.notified_tail = self.ring.tail();
+        }
+        self.unnotified = 0;
+    }
+
+    /// Answer the commands whose I/O finished.
+    fn reap(&mut self) -> Result<(), DeviceError> {
+        let Some(engine) = self.engine.clone() else { return Ok(()) };
+        for (token, failure) in engine.reap() {
+            let Some(done) = self.in_flight.remove(&token) else { continue };
+            let response = match failure {
+                Some(failure) => self.io_failed(&done.cmd, failure),
+                None => done.response,
+            };
+            self.finish(done.cmd, response, done.started)?;
+        }
+        Ok(())
+    }
+
+    /// The response of a command whose store I/O failed.
+    fn io_failed(&self, cmd: &CommandEntry, failure: IoFailure) -> Response {
+        tracing::error!(device = %self.name, opcode = cmd.cdb.first().copied().unwrap_or(0), kind = ?failure.kind,
+            error = %failure.error, "backing-store I/O failed; the command fails with MEDIUM ERROR");
+        super::io_failure::medium_error(cmd, &failure)
+    }
+
+    fn serve_command(&mut self, cmd: CommandEntry) -> Result<(), DeviceError> {
+        let started = Instant::now();
+        self.metrics.command_started();
+        let token = self.engine.as_ref().map(|e| e.begin());
+        let response = self.backend.handle(&cmd);
+        match (token, &self.engine) {
+            (Some(token), Some(engine)) => match engine.seal(token) {
+                Some(None) => self.finish(cmd, response, started),
+                Some(Some(failure)) => {
+                    let response = self.io_failed(&cmd, failure);
+                    self.finish(cmd, response, started)
                 }
+                None => {
+                    self.in_flight.insert(token, InFlight { cmd, response, started });
+                    Ok(())
+                }
+            },
+            _ => self.finish(cmd, response, started),
+        }
+    }
+
+    fn drain(&mut self) -> Result<Drained, DeviceError> {
+        let mut outcome = Drained::Empty;
+        while self.in_flight.len() < self.max_in_flight
+            && let Some(entry) = self.ring.next_entry()?
+        {
+            match entry {
+                Entry::Command(cmd) => self.serve_command(cmd)?,
                 Entry::Invalid(bad) => {
                     tracing::warn!(device = %self.name, cmd_id = bad.cmd_id, error = %bad.error, "malformed command entry failed");
                     self.ring.complete_invalid(bad)?;
                     self.metrics.invalid_entry();
+                    self.completed();
                 }
                 Entry::Tmr(tmr) => {
-                    tracing::info!(device = %self.name, kind = ?tmr.kind, aborted = ?tmr.aborted, "task management");
+                    tracing::info!(device = %self.name, kind = ?tmr.kind, aborted = ?tmr.aborted, in_flight = self.in_flight.len(), "task management");
+                    // Aborted commands still in flight are answered when
+                    // their I/O is done: the kernel waits for them, and a
+                    // write already issued is not torn by a cancel.
                     self.backend.task_management(&tmr);
                     self.metrics.tmr();
+                    self.completed();
                 }
-            }
-            unnotified += 1;
-            if unnotified == NOTIFY_BATCH {
-                self.notify();
-                notified_tail = self.ring.tail();
-                unnotified = 0;
             }
             // A reload or stop waits for the command boundary, not for the
             // ring to run dry (under load it never does).
@@ -106,14 +185,36 @@ impl DeviceLoop {
                 outcome = Drained::Interrupted;
                 break;
             }
+            // Pick up finished I/O as we go, so a long burst of entries
+            // does not hold back completions.
+            if self.in_flight.len() >= NOTIFY_BATCH as usize {
+                self.submit_io();
+                self.reap()?;
+            }
         }
-        // Compare tails rather than count entries: `next` also moves past PAD
-        // and unknown-opcode entries on its own, and the kernel must hear
-        // about those too.
-        if self.ring.tail() != notified_tail {
-            self.notify();
-        }
+        self.submit_io();
+        self.notify_if_moved();
         Ok(outcome)
+    }
+
+    fn submit_io(&self) {
+        if let Some(engine) = &self.engine
+            && let Err(e) = engine.submit()
+        {
+            tracing::error!(device = %self.name, error = %e, "submitting backing-store I/O failed");
+        }
+    }
+
+    /// Wait for every command in flight and answer it (before a stop).
+    fn settle_in_flight(&mut self) -> Result<(), DeviceError> {
+        if let Some(engine) = self.engine.clone() {
+            if let Err(e) = engine.drain() {
+                tracing::error!(device = %self.name, error = %e, "waiting for backing-store I/O failed");
+            }
+            self.reap()?;
+        }
+        self.notify_if_moved();
+        Ok(())
     }
 
     fn notify(&self) {
@@ -126,8 +227,15 @@ impl DeviceLoop {
     fn run(mut self, control: mpsc::Receiver<Control>, wake: Arc<EventFd>) -> Result<(), DeviceError> {
         // Lines logged below this thread's loop (ring, sandbox) carry the device name.
         let _span = tracing::info_span!("device", name = %self.name).entered();
-        tracing::info!(device = %self.name, "serving");
-        let result = self.serve(&control, &wake);
+        let asynchronous = self.engine.as_ref().is_some_and(|e| e.is_async());
+        tracing::info!(device = %self.name, asynchronous, max_in_flight = self.max_in_flight, "serving");
+        let mut result = self.serve(&control, &wake);
+        // No command is left unanswered and no write unfinished at a stop.
+        if let Err(e) = self.settle_in_flight()
+            && result.is_ok()
+        {
+            result = Err(e);
+        }
         self.backend.close();
         match &result {
             Ok(()) => tracing::info!(device = %self.name, "stopped"),
@@ -191,8 +299,14 @@ impl DeviceLoop {
         let mut backlog = true;
         loop {
             let (ring_ready, control_ready) = {
-                let mut fds =
-                    [PollFd::new(self.doorbell.fd(), PollFlags::POLLIN), PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
+                let engine = self.engine.clone();
+                let mut fds = vec![
+                    PollFd::new(self.doorbell.fd(), PollFlags::POLLIN),
+                    PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+                ];
+                if let Some(engine) = &engine {
+                    fds.push(PollFd::new(engine.event_fd(), PollFlags::POLLIN));
+                }
                 let timeout = if backlog { PollTimeout::ZERO } else { PollTimeout::NONE };
                 match nix::poll::poll(&mut fds, timeout) {
                     Ok(_) => {}
@@ -211,6 +325,7 @@ impl DeviceLoop {
             if ring_ready && let Err(e) = self.doorbell.ack() {
                 tracing::warn!(device = %self.name, error = %e, "doorbell ack failed");
             }
+            self.reap()?;
             backlog = self.drain()? == Drained::Interrupted;
         }
     }
@@ -262,7 +377,22 @@ impl DeviceHandle {
                         return Err(DeviceError::Start(reason));
                     }
                 };
-                let device = DeviceLoop { name, ring, doorbell, backend, metrics, control_pending: pending };
+                let engine = backend.io_engine();
+                let max_in_flight = engine.as_ref().map_or(1, |e| e.max_in_flight());
+                let notified_tail = ring.tail();
+                let device = DeviceLoop {
+                    name,
+                    ring,
+                    doorbell,
+                    backend,
+                    metrics,
+                    control_pending: pending,
+                    engine,
+                    in_flight: HashMap::new(),
+                    max_in_flight,
+                    unnotified: 0,
+                    notified_tail,
+                };
                 device.run(rx, wake)
             })?
         };

@@ -94,6 +94,20 @@ impl DataBuffer {
         Ok(())
     }
 
+    /// Buffer bytes `[offset, offset+len)` as iovecs over the region, for
+    /// an asynchronous read or write. The caller keeps a clone of this
+    /// buffer (and so the mapping) until the I/O has completed, and does
+    /// not complete the command before then.
+    pub(crate) fn iovecs(&self, offset: u64, len: u64) -> Result<Vec<nix::libc::iovec>, BufferError> {
+        let mut out = Vec::with_capacity(self.segments.len().min(8));
+        self.walk(offset, len, |at, _, n| -> Result<(), BufferError> {
+            let base = self.region.raw_range(at, n as u64)?;
+            out.push(nix::libc::iovec { iov_base: base.cast(), iov_len: n });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// Copy buffer bytes starting at `offset` into `out`.
     pub fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), BufferError> {
         self.walk(offset, out.len() as u64, |at, done, n| {

@@ -60,6 +60,14 @@ impl Region {
         Ok(offset as usize)
     }
 
+    /// The address of region bytes `[offset, offset+len)`, for handing a
+    /// range to the kernel as an I/O buffer (io_uring). Whoever submits it
+    /// must keep this region alive until the I/O completes.
+    pub(crate) fn raw_range(&self, offset: u64, len: u64) -> Result<*mut u8, RegionError> {
+        let off = self.check(offset, len)?;
+        Ok(self.ptr(off))
+    }
+
     fn ptr(&self, offset: usize) -> *mut u8 {
         // In bounds: every caller checked `offset` first.
         unsafe { self.map.as_mut_ptr().add(offset) }

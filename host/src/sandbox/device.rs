@@ -22,6 +22,7 @@ use super::guest_text::{LogLimiter, MAX_GUEST_TEXT, Verdict, sanitize};
 use super::host::DeviceState;
 use super::instance::{Fault, Instance};
 use super::{HandlerCode, Limits};
+use crate::aio::{IoEngine, IoSettings};
 use crate::backing::BackingFile;
 use crate::device::{Backend, BackendError, CommandIo, LibraryPort, Medium, MediumChange, ReloadRequest, StatePolicy};
 use crate::metrics::{DeviceMetrics, RebuildCause};
@@ -53,6 +54,8 @@ pub struct DeviceSpec {
     pub metrics: Arc<DeviceMetrics>,
     /// A changer's library (`None` for every other device).
     pub library: Option<Arc<dyn LibraryPort>>,
+    /// How the store's transfers run ([`crate::aio`]).
+    pub io: IoSettings,
 }
 
 impl DeviceSpec {
@@ -68,6 +71,7 @@ impl DeviceSpec {
             limits,
             metrics: Arc::default(),
             library: None,
+            io: IoSettings::default(),
         }
     }
 }
@@ -89,6 +93,9 @@ pub enum OpenError {
     /// The new instance could not take the state over.
     #[error("state hand-over failed: {0}")]
     State(String),
+    /// The store's I/O engine could not be set up.
+    #[error("setting up the backing store's I/O: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// The latest state snapshot and the host event it includes.
@@ -120,6 +127,9 @@ pub struct SandboxedDevice {
     medium: Option<Medium>,
     /// Host lines caused by handler behaviour (faults, bad completions).
     host_log: LogLimiter,
+    /// The store's I/O queue; it outlives instances, so a reload or a
+    /// rebuild never loses a transfer in flight.
+    engine: Option<Arc<IoEngine>>,
 }
 
 impl SandboxedDevice {
@@ -128,7 +138,12 @@ impl SandboxedDevice {
     pub fn open(code: Arc<HandlerCode>, spec: DeviceSpec) -> Result<Self, OpenError> {
         let fence = FenceState::new(spec.limits.fence.clone());
         let host_log = LogLimiter::new(spec.limits.log_burst, spec.limits.log_per_second);
+        let engine = match &spec.backing {
+            Some(_) => Some(Arc::new(IoEngine::new(spec.io)?)),
+            None => None,
+        };
         let mut dev = Self {
+            engine,
             spec,
             code,
             live: None,
@@ -159,6 +174,7 @@ impl SandboxedDevice {
             LogLimiter::new(l.log_burst, l.log_per_second),
         );
         data.library = self.spec.library.clone();
+        data.engine = self.engine.clone();
         data
     }
 
@@ -393,13 +409,18 @@ impl SandboxedDevice {
 }
 
 impl Backend for SandboxedDevice {
+    fn io_engine(&self) -> Option<Arc<IoEngine>> {
+        self.engine.clone()
+    }
+
     fn handle(&mut self, cmd: &CommandEntry) -> Response {
         let (budget, slice) = (self.spec.limits.command_budget, self.spec.limits.slice);
+        let engine = self.engine.clone();
         let live = match self.admit() {
             Ok(live) => live,
             Err((key, asc, ascq)) => return Response::check_condition(key, asc, ascq),
         };
-        let io = CommandIo::new(cmd);
+        let io = CommandIo::new(cmd, engine);
         let wit_cmd =
             types::Command { cdb: cmd.cdb.clone(), data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
         let data_in_room = io.data_in_len();

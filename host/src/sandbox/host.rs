@@ -20,6 +20,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::tcmu::handler::{backing, library, medium, transfer, types};
 use super::guest_text::{LogLimiter, MAX_LOG_LINE, Verdict, sanitize};
 use super::sched;
+use crate::aio::{IoEngine, OpKind};
 use crate::backing::{BackingFile, StoreError};
 use crate::device::{CommandIo, ElementKind, LibraryPort, Medium, MoveError};
 use crate::metrics::DeviceMetrics;
@@ -69,6 +70,8 @@ impl CallClock {
 pub struct DeviceState {
     pub(super) device: Arc<str>,
     pub(super) backing: Option<Arc<BackingFile>>,
+    /// Where the store's transfers are queued (devices with a store).
+    pub(super) engine: Option<Arc<IoEngine>>,
     /// The medium in the drive now; `None` revokes every cartridge grant.
     pub(super) medium: Option<Medium>,
     /// The changer's library, for changers.
@@ -99,6 +102,7 @@ impl DeviceState {
         Self {
             device,
             backing,
+            engine: None,
             medium: None,
             library: None,
             io: None,
@@ -157,6 +161,15 @@ impl DeviceState {
     fn io(&mut self) -> Result<&mut CommandIo, StoreError> {
         // Outside `handle` there is no command and so no buffer to touch.
         self.io.as_mut().ok_or(StoreError::OutOfRange)
+    }
+
+    /// Wait for the queued I/O a synchronous `kind` access of the store at
+    /// `[offset, offset+len)` must see (ordering rule 3 of [`crate::aio`]).
+    fn settle(&self, file: &Arc<BackingFile>, kind: OpKind, offset: u64, len: u64) -> Result<(), StoreError> {
+        match &self.engine {
+            Some(engine) => engine.settle(file, kind, offset, len),
+            None => Ok(()),
+        }
     }
 
     /// Refuse a request whose answer the guest could never hold.
@@ -305,35 +318,49 @@ impl backing::HostStore for DeviceState {
 
     fn read_at(&mut self, s: Resource<StoreGrant>, offset: u64, len: u32) -> Wit<Vec<u8>> {
         let file = self.grant(&s)?;
-        wit(self.fits_guest(len.into()).and_then(|()| file.read_vec(offset, len)))
+        wit(self
+            .fits_guest(len.into())
+            .and_then(|()| self.settle(&file, OpKind::Read, offset, len.into()))
+            .and_then(|()| file.read_vec(offset, len)))
     }
 
     fn write_at(&mut self, s: Resource<StoreGrant>, offset: u64, data: Vec<u8>) -> Wit<()> {
-        wit(self.grant(&s)?.write_from(offset, &data))
+        let file = self.grant(&s)?;
+        wit(self.settle(&file, OpKind::Write, offset, data.len() as u64).and_then(|()| file.write_from(offset, &data)))
     }
 
     fn flush(&mut self, s: Resource<StoreGrant>) -> Wit<()> {
-        wit(self.grant(&s)?.flush())
+        let file = self.grant(&s)?;
+        // Queued behind the command's writes (FUA, SYNCHRONIZE CACHE); run
+        // at once, after every earlier write, outside a command.
+        wit(match &self.engine {
+            Some(engine) => engine.flush(&file),
+            None => file.flush(),
+        })
     }
 
     fn discard(&mut self, s: Resource<StoreGrant>, offset: u64, len: u64) -> Wit<()> {
         let deadline = self.clock.deadline;
-        wit(self.grant(&s)?.discard(offset, len, Some(deadline)))
+        let file = self.grant(&s)?;
+        wit(self.settle(&file, OpKind::Write, offset, len).and_then(|()| file.discard(offset, len, Some(deadline))))
     }
 
     fn write_zeroes(&mut self, s: Resource<StoreGrant>, offset: u64, len: u64) -> Wit<()> {
         let deadline = self.clock.deadline;
-        wit(self.grant(&s)?.write_zeroes(offset, len, Some(deadline)))
+        let file = self.grant(&s)?;
+        wit(self
+            .settle(&file, OpKind::Write, offset, len)
+            .and_then(|()| file.write_zeroes(offset, len, Some(deadline))))
     }
 
     fn read_to_data_in(&mut self, s: Resource<StoreGrant>, offset: u64, len: u32, data_in_offset: u32) -> Wit<()> {
         let file = self.grant(&s)?;
-        wit(self.io().and_then(|io| io.store_to_data_in(&file, offset, len, data_in_offset)))
+        wit(self.io().and_then(|io| io.store_to_data_in(&file, offset, len, data_in_offset, true)))
     }
 
     fn write_from_data_out(&mut self, s: Resource<StoreGrant>, offset: u64, len: u32, data_out_offset: u32) -> Wit<()> {
         let file = self.grant(&s)?;
-        wit(self.io().and_then(|io| io.data_out_to_store(&file, offset, len, data_out_offset)))
+        wit(self.io().and_then(|io| io.data_out_to_store(&file, offset, len, data_out_offset, true)))
     }
 
     fn drop(&mut self, s: Resource<StoreGrant>) -> wasmtime::Result<()> {
@@ -372,11 +399,11 @@ impl medium::HostCartridge for DeviceState {
     }
 
     fn read_to_data_in(&mut self, c: Resource<CartridgeGrant>, offset: u64, len: u32, at: u32) -> MediumResult<()> {
-        self.on_cartridge(&c, |s, file| s.io()?.store_to_data_in(&file, offset, len, at))
+        self.on_cartridge(&c, |s, file| s.io()?.store_to_data_in(&file, offset, len, at, false))
     }
 
     fn write_from_data_out(&mut self, c: Resource<CartridgeGrant>, offset: u64, len: u32, at: u32) -> MediumResult<()> {
-        self.on_cartridge(&c, |s, file| s.io()?.data_out_to_store(&file, offset, len, at))
+        self.on_cartridge(&c, |s, file| s.io()?.data_out_to_store(&file, offset, len, at, false))
     }
 
     fn drop(&mut self, c: Resource<CartridgeGrant>) -> wasmtime::Result<()> {

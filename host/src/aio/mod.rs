@@ -1,0 +1,591 @@
+//! Asynchronous backing-store I/O for one device: the bulk transfers a
+//! handler asks for (`store.read-to-data-in`, `store.write-from-data-out`,
+//! `store.flush` during a command) are queued here and run with io_uring
+//! while the device thread goes on to the next commands; a command is
+//! answered once its handler has returned *and* its I/O has finished.
+//!
+//! The handler keeps its model — one `handle` call at a time, state in
+//! `self` — and never sees the difference except in speed. The ordering
+//! rules that make that true (docs/architecture.md, "Commands in flight"):
+//!
+//! 1. Overlapping ranges execute in arrival order: an operation waits for
+//!    every earlier unfinished one on the same file that it conflicts
+//!    with (a write conflicts with any overlapping read or write; a read
+//!    with an overlapping write). Reads of one range run in parallel.
+//! 2. A flush waits for every earlier write on the file, so SYNCHRONIZE
+//!    CACHE and FUA cover every write that completed before them (and
+//!    every write queued before them).
+//! 3. A synchronous store call (`read-at`, `write-at`, `discard`,
+//!    `write-zeroes`, a flush outside a command) first waits for every
+//!    unfinished operation it conflicts with — so it sees every earlier
+//!    write — and COMPARE AND WRITE, which reads with `read-at` and then
+//!    queues its write before any later command runs, is atomic against
+//!    overlapping writes.
+//! 4. A failed operation fails only its own command (the device loop turns
+//!    it into MEDIUM ERROR with the LBA).
+//! 5. A command's completion is never written before its I/O is done: the
+//!    kernel reuses a completed command's data blocks at once.
+//!
+//! Without io_uring (`io_uring_setup` refused, or [`IoMode::Blocking`])
+//! operations run to completion when queued: the same rules, no overlap.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use io_uring::{IoUring, opcode, types};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+use crate::backing::{BackingFile, StoreError};
+use crate::ring::DataBuffer;
+
+/// How a device runs its backing-store I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum IoMode {
+    /// io_uring where the kernel allows it, else blocking.
+    #[default]
+    Auto,
+    /// io_uring, or fail to start.
+    Uring,
+    /// Every transfer runs to completion inside the handler's call (one
+    /// command at a time, as before 0.3).
+    Blocking,
+}
+
+/// Commands a device keeps in flight at most, unless configured.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+
+/// A device's I/O settings (the config's `io` and `max_in_flight`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoSettings {
+    /// How transfers run.
+    pub mode: IoMode,
+    /// Commands with I/O in flight at most; the device takes no further
+    /// entries from the ring until one finishes.
+    pub max_in_flight: usize,
+    /// Try each transfer at once with `RWF_NOWAIT` before queueing it on
+    /// io_uring (page-cached data then costs no ring round trip). Off only
+    /// to exercise the queue in tests.
+    pub nowait_first: bool,
+}
+
+impl Default for IoSettings {
+    fn default() -> Self {
+        Self { mode: IoMode::Auto, max_in_flight: DEFAULT_MAX_IN_FLIGHT, nowait_first: true }
+    }
+}
+
+/// Identifies one command's I/O in the engine.
+pub type Token = u64;
+
+/// What an operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// Store → data-in.
+    Read,
+    /// Data-out → store.
+    Write,
+    /// Make earlier writes durable.
+    Flush,
+}
+
+/// Why a command's I/O failed.
+#[derive(Debug)]
+pub struct IoFailure {
+    /// What failed.
+    pub kind: OpKind,
+    /// Offset in the command's buffer where the failed transfer stopped
+    /// (what had been transferred before it is good).
+    pub buffer_offset: u64,
+    /// The error.
+    pub error: io::Error,
+}
+
+/// iovecs pointing into the TCMU data area.
+struct IoVecs(Vec<nix::libc::iovec>);
+
+// SAFETY: the pointers refer to the region mapping, which the operation
+// keeps alive through its `DataBuffer` clone; only the device thread that
+// owns the engine touches them.
+unsafe impl Send for IoVecs {}
+
+struct Op {
+    token: Token,
+    kind: OpKind,
+    file: Arc<BackingFile>,
+    /// Store range (offset, length); a flush covers the whole file.
+    offset: u64,
+    len: u64,
+    /// Where in the command's buffer the transfer starts.
+    buffer_offset: u64,
+    /// Bytes transferred so far.
+    done: u64,
+    buffer: Option<DataBuffer>,
+    iovecs: IoVecs,
+    submitted: bool,
+}
+
+impl Op {
+    /// Whether this (earlier) operation must finish before `later` starts.
+    fn blocks(&self, later_kind: OpKind, file: &Arc<BackingFile>, offset: u64, len: u64) -> bool {
+        if !Arc::ptr_eq(&self.file, file) {
+            return false;
+        }
+        let overlaps = || self.offset < offset.saturating_add(len) && offset < self.offset.saturating_add(self.len);
+        match (self.kind, later_kind) {
+            (OpKind::Flush, _) => false,
+            (OpKind::Write, OpKind::Flush) => true,
+            (_, OpKind::Flush) => false,
+            (OpKind::Read, OpKind::Read) => false,
+            _ => overlaps(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct CommandState {
+    ops_left: u32,
+    failure: Option<IoFailure>,
+    sealed: bool,
+}
+
+struct Inner {
+    uring: Option<IoUring>,
+    /// Unfinished operations by id; ids grow in arrival order.
+    ops: BTreeMap<u64, Op>,
+    next_op: u64,
+    commands: HashMap<Token, CommandState>,
+    next_token: Token,
+    /// The command whose handler is running (operations queued now are its).
+    current: Option<Token>,
+    /// Sealed commands whose I/O has finished, in finishing order.
+    finished: Vec<(Token, Option<IoFailure>)>,
+    /// SQEs pushed since the last `submit`.
+    unsubmitted: u32,
+}
+
+/// One device's I/O queue. Used from the device thread only (the handler's
+/// host calls run there too); the lock is never contended.
+pub struct IoEngine {
+    inner: Mutex<Inner>,
+    max_in_flight: usize,
+    nowait_first: bool,
+    /// Signalled by io_uring for every completion (the device loop polls it).
+    events: EventFd,
+}
+
+impl std::fmt::Debug for IoEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("IoEngine").field("uring", &inner.uring.is_some()).field("ops", &inner.ops.len()).finish()
+    }
+}
+
+/// Submission queue entries per engine; more operations wait in `ops`
+/// until there is room.
+const QUEUE_ENTRIES: u32 = 256;
+
+impl IoEngine {
+    /// An engine in `mode`. `Auto` falls back to blocking I/O (logged)
+    /// where io_uring is not available.
+    pub fn new(settings: IoSettings) -> io::Result<Self> {
+        let mode = settings.mode;
+        let events = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
+        let uring = match mode {
+            IoMode::Blocking => None,
+            IoMode::Uring | IoMode::Auto => match IoUring::new(QUEUE_ENTRIES) {
+                Ok(ring) => {
+                    ring.submitter().register_eventfd(events.as_fd().as_raw_fd())?;
+                    Some(ring)
+                }
+                Err(e) if mode == IoMode::Auto => {
+                    tracing::warn!(error = %e, "io_uring unavailable; backing-store I/O runs one command at a time");
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let inner = Inner {
+            uring,
+            ops: BTreeMap::new(),
+            next_op: 0,
+            commands: HashMap::new(),
+            next_token: 1,
+            current: None,
+            finished: Vec::new(),
+            unsubmitted: 0,
+        };
+        Ok(Self {
+            inner: Mutex::new(inner),
+            max_in_flight: settings.max_in_flight.max(1),
+            nowait_first: settings.nowait_first,
+            events,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Commands with I/O in flight at most.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// Whether transfers really run asynchronously (io_uring).
+    pub fn is_async(&self) -> bool {
+        self.lock().uring.is_some()
+    }
+
+    /// The descriptor that becomes readable when operations completed.
+    pub fn event_fd(&self) -> BorrowedFd<'_> {
+        self.events.as_fd()
+    }
+
+    /// Operations not finished yet.
+    pub fn unfinished(&self) -> usize {
+        self.lock().ops.len()
+    }
+
+    /// A command's handler is about to run: what it queues is this token's.
+    pub fn begin(&self) -> Token {
+        let mut inner = self.lock();
+        let token = inner.next_token;
+        inner.next_token += 1;
+        inner.commands.insert(token, CommandState::default());
+        inner.current = Some(token);
+        token
+    }
+
+    /// The handler of `token` returned. `Some` when its I/O is all done
+    /// (with the failure, if any): answer it now. `None`: it is answered
+    /// through [`IoEngine::reap`].
+    pub fn seal(&self, token: Token) -> Option<Option<IoFailure>> {
+        let mut inner = self.lock();
+        if inner.current == Some(token) {
+            inner.current = None;
+        }
+        let state = inner.commands.get_mut(&token)?;
+        if state.ops_left == 0 {
+            return inner.commands.remove(&token).map(|s| s.failure);
+        }
+        state.sealed = true;
+        None
+    }
+
+    /// Queue store bytes → the current command's `buffer`.
+    pub fn read(
+        &self,
+        file: &Arc<BackingFile>,
+        offset: u64,
+        len: u32,
+        buffer: &DataBuffer,
+        buffer_offset: u32,
+    ) -> Result<(), StoreError> {
+        file.check_range(offset, len.into(), false)?;
+        self.queue(OpKind::Read, file, offset, len.into(), Some((buffer, buffer_offset)))
+    }
+
+    /// Queue the current command's `buffer` bytes → store.
+    pub fn write(
+        &self,
+        file: &Arc<BackingFile>,
+        offset: u64,
+        len: u32,
+        buffer: &DataBuffer,
+        buffer_offset: u32,
+    ) -> Result<(), StoreError> {
+        file.check_range(offset, len.into(), true)?;
+        self.queue(OpKind::Write, file, offset, len.into(), Some((buffer, buffer_offset)))
+    }
+
+    /// Queue a flush of `file` for the current command.
+    pub fn flush(&self, file: &Arc<BackingFile>) -> Result<(), StoreError> {
+        self.queue(OpKind::Flush, file, 0, u64::MAX, None)
+    }
+
+    fn queue(
+        &self,
+        kind: OpKind,
+        file: &Arc<BackingFile>,
+        offset: u64,
+        len: u64,
+        buffer: Option<(&DataBuffer, u32)>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let Some(token) = inner.current else {
+            // Outside a command: nothing to answer later, so run it now.
+            drop(inner);
+            self.settle(file, kind, offset, len)?;
+            return run_blocking(kind, file, offset, len, buffer);
+        };
+        if inner.uring.is_none() {
+            // Blocking: everything earlier has finished already.
+            return run_blocking(kind, file, offset, len, buffer).or_else(|e| match e {
+                StoreError::Io(error) => {
+                    let failure = IoFailure { kind, buffer_offset: buffer.map_or(0, |b| b.1.into()), error };
+                    let state = inner.commands.get_mut(&token).expect("current command is registered");
+                    state.failure.get_or_insert(failure);
+                    Ok(())
+                }
+                other => Err(other),
+            });
+        }
+        let mut iovecs = match buffer {
+            Some((buf, at)) => IoVecs(buf.iovecs(at.into(), len)?),
+            None => IoVecs(Vec::new()),
+        };
+        let buffer_offset = buffer.map_or(0, |b| u64::from(b.1));
+        // The fast path: where nothing unfinished conflicts, try the
+        // transfer at once without blocking (RWF_NOWAIT). Page-cached data
+        // completes here, with no ring round trip; only what would wait for
+        // the device goes to io_uring.
+        let mut done = 0u64;
+        if self.nowait_first
+            && kind != OpKind::Flush
+            && !inner.ops.values().any(|op| op.blocks(kind, file, offset, len))
+        {
+            match transfer_nowait(kind, file, offset, &iovecs.0) {
+                Ok(n) if n as u64 >= len => return Ok(()),
+                Ok(n) => {
+                    done = n as u64;
+                    advance(&mut iovecs.0, n);
+                }
+                Err(e)
+                    if e.raw_os_error() == Some(nix::libc::EAGAIN)
+                        || e.raw_os_error() == Some(nix::libc::EOPNOTSUPP) => {}
+                Err(error) => {
+                    let state = inner.commands.get_mut(&token).expect("current command is registered");
+                    state.failure.get_or_insert(IoFailure { kind, buffer_offset, error });
+                    return Ok(());
+                }
+            }
+        }
+        let id = inner.next_op;
+        inner.next_op += 1;
+        inner.ops.insert(
+            id,
+            Op {
+                token,
+                kind,
+                file: file.clone(),
+                offset,
+                len,
+                buffer_offset,
+                done,
+                buffer: buffer.map(|b| b.0.clone()),
+                iovecs,
+                submitted: false,
+            },
+        );
+        inner.commands.get_mut(&token).expect("current command is registered").ops_left += 1;
+        inner.start_ready()?;
+        Ok(())
+    }
+
+    /// Hand the queued operations to the kernel (one syscall).
+    pub fn submit(&self) -> io::Result<()> {
+        self.lock().submit()
+    }
+
+    /// Collect the commands whose I/O finished (no waiting).
+    pub fn reap(&self) -> Vec<(Token, Option<IoFailure>)> {
+        let _ = self.events.read();
+        let mut inner = self.lock();
+        inner.process_completions();
+        std::mem::take(&mut inner.finished)
+    }
+
+    /// Wait until no unfinished operation conflicts with a `kind` access
+    /// of `file` at `[offset, offset+len)` (a synchronous store call).
+    pub fn settle(&self, file: &Arc<BackingFile>, kind: OpKind, offset: u64, len: u64) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        while inner.ops.values().any(|op| op.blocks(kind, file, offset, len)) {
+            inner.wait_one()?;
+        }
+        Ok(())
+    }
+
+    /// Wait for every operation to finish (stop, shutdown). The commands
+    /// are then reported by [`IoEngine::reap`].
+    pub fn drain(&self) -> io::Result<()> {
+        let mut inner = self.lock();
+        while !inner.ops.is_empty() {
+            inner.wait_one()?;
+        }
+        Ok(())
+    }
+}
+
+/// One `preadv2`/`pwritev2` with `RWF_NOWAIT`: the bytes moved, or
+/// EAGAIN where the transfer would have to wait for the device.
+fn transfer_nowait(kind: OpKind, file: &BackingFile, offset: u64, iovecs: &[nix::libc::iovec]) -> io::Result<usize> {
+    let count = iovecs.len().min(nix::libc::c_int::MAX as usize) as nix::libc::c_int;
+    // SAFETY: the iovecs describe live memory of the command's data
+    // buffer (see `DataBuffer::iovecs`); the call returns before we go on.
+    let n = unsafe {
+        match kind {
+            OpKind::Read => {
+                nix::libc::preadv2(file.as_raw_fd(), iovecs.as_ptr(), count, offset as i64, nix::libc::RWF_NOWAIT)
+            }
+            _ => nix::libc::pwritev2(file.as_raw_fd(), iovecs.as_ptr(), count, offset as i64, nix::libc::RWF_NOWAIT),
+        }
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if n == 0 && kind == OpKind::Read && !iovecs.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the backing store ended early"));
+    }
+    Ok(n as usize)
+}
+
+/// Run one operation to completion on this thread.
+fn run_blocking(
+    kind: OpKind,
+    file: &BackingFile,
+    offset: u64,
+    len: u64,
+    buffer: Option<(&DataBuffer, u32)>,
+) -> Result<(), StoreError> {
+    match (kind, buffer) {
+        (OpKind::Read, Some((buf, at))) => file.read_to_buffer(offset, len as u32, buf, at),
+        (OpKind::Write, Some((buf, at))) => file.write_from_buffer(offset, len as u32, buf, at),
+        (OpKind::Flush, _) => file.flush(),
+        _ => Err(StoreError::OutOfRange),
+    }
+}
+
+impl Inner {
+    /// Start every waiting operation that no earlier unfinished one blocks.
+    fn start_ready(&mut self) -> io::Result<()> {
+        let waiting: Vec<u64> = self.ops.iter().filter(|(_, op)| !op.submitted).map(|(&id, _)| id).collect();
+        for id in waiting {
+            let op = &self.ops[&id];
+            let blocked = self.ops.range(..id).any(|(_, earlier)| earlier.blocks(op.kind, &op.file, op.offset, op.len));
+            if !blocked {
+                self.push(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Put operation `id` (or what is left of it) on the submission queue.
+    fn push(&mut self, id: u64) -> io::Result<()> {
+        let op = self.ops.get_mut(&id).expect("operation exists");
+        op.submitted = true;
+        let fd = types::Fd(op.file.as_raw_fd());
+        let entry = match op.kind {
+            OpKind::Read => opcode::Readv::new(fd, op.iovecs.0.as_ptr(), op.iovecs.0.len() as u32)
+                .offset(op.offset + op.done)
+                .build(),
+            OpKind::Write => opcode::Writev::new(fd, op.iovecs.0.as_ptr(), op.iovecs.0.len() as u32)
+                .offset(op.offset + op.done)
+                .build(),
+            OpKind::Flush => opcode::Fsync::new(fd).flags(types::FsyncFlags::DATASYNC).build(),
+        }
+        .user_data(id);
+        let ring = self.uring.as_mut().expect("pushing needs io_uring");
+        // SAFETY: the iovecs and the memory they describe (the data area,
+        // kept mapped by the op's `DataBuffer`) and the file (kept open by
+        // the op's `Arc`) live in `self.ops` until the completion arrives.
+        while unsafe { ring.submission().push(&entry) }.is_err() {
+            ring.submit()?;
+            self.unsubmitted = 0;
+        }
+        self.unsubmitted += 1;
+        Ok(())
+    }
+
+    fn submit(&mut self) -> io::Result<()> {
+        if self.unsubmitted > 0
+            && let Some(ring) = &self.uring
+        {
+            ring.submit()?;
+            self.unsubmitted = 0;
+        }
+        Ok(())
+    }
+
+    /// Submit, wait for at least one completion, and process what came.
+    fn wait_one(&mut self) -> io::Result<()> {
+        let Some(ring) = &self.uring else { return Ok(()) };
+        ring.submit_and_wait(1)?;
+        self.unsubmitted = 0;
+        self.process_completions();
+        Ok(())
+    }
+
+    fn process_completions(&mut self) {
+        let Some(ring) = self.uring.as_mut() else { return };
+        let done: Vec<(u64, i32)> = ring.completion().map(|c| (c.user_data(), c.result())).collect();
+        let mut progressed = false;
+        for (id, result) in done {
+            let Some(op) = self.ops.get_mut(&id) else { continue };
+            op.submitted = false;
+            let outcome = match (op.kind, result) {
+                (_, r) if r == -nix::libc::EAGAIN || r == -nix::libc::EINTR => None,
+                (_, r) if r < 0 => Some(Err(io::Error::from_raw_os_error(-r))),
+                (OpKind::Flush, _) => Some(Ok(())),
+                (_, 0) => Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the backing store ended early"))),
+                (_, r) => {
+                    op.done += r as u64;
+                    if op.done >= op.len {
+                        Some(Ok(()))
+                    } else {
+                        // Short transfer: resubmit the rest.
+                        advance(&mut op.iovecs.0, r as usize);
+                        None
+                    }
+                }
+            };
+            match outcome {
+                None => {
+                    if let Err(e) = self.push(id) {
+                        self.finish(id, Err(e));
+                    }
+                }
+                Some(result) => {
+                    self.finish(id, result);
+                    progressed = true;
+                }
+            }
+        }
+        if progressed && let Err(e) = self.start_ready() {
+            tracing::error!(error = %e, "submitting queued backing-store I/O failed");
+        }
+    }
+
+    fn finish(&mut self, id: u64, result: io::Result<()>) {
+        let Some(op) = self.ops.remove(&id) else { return };
+        let Some(state) = self.commands.get_mut(&op.token) else { return };
+        state.ops_left -= 1;
+        if let Err(error) = result {
+            state.failure.get_or_insert(IoFailure { kind: op.kind, buffer_offset: op.buffer_offset + op.done, error });
+        }
+        drop(op.buffer);
+        if state.ops_left == 0 && state.sealed {
+            let state = self.commands.remove(&op.token).expect("present");
+            self.finished.push((op.token, state.failure));
+        }
+    }
+}
+
+/// Drop the first `n` bytes from an iovec list.
+fn advance(iovecs: &mut Vec<nix::libc::iovec>, mut n: usize) {
+    let mut skip = 0;
+    for v in iovecs.iter_mut() {
+        if n >= v.iov_len {
+            n -= v.iov_len;
+            skip += 1;
+        } else {
+            // SAFETY: stays inside the same iovec.
+            v.iov_base = unsafe { v.iov_base.cast::<u8>().add(n) }.cast();
+            v.iov_len -= n;
+            break;
+        }
+    }
+    iovecs.drain(..skip);
+}
