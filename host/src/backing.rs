@@ -6,6 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,7 +40,32 @@ impl From<BufferError> for StoreError {
     }
 }
 
-/// A backing file, bounded to a configured size.
+mod blk {
+    // BLKGETSIZE64 = _IOR(0x12, 114, u64): a block device's size in bytes.
+    nix::ioctl_read!(blkgetsize64, 0x12, 114, u64);
+}
+
+/// The size of the block device open as `file` (BLKGETSIZE64).
+fn block_device_size(file: &File) -> io::Result<u64> {
+    let mut bytes = 0u64;
+    // SAFETY: BLKGETSIZE64 writes one u64 through the pointer.
+    unsafe { blk::blkgetsize64(file.as_raw_fd(), &mut bytes) }.map_err(io::Error::from)?;
+    Ok(bytes)
+}
+
+/// The size of `path` if it is a block device (`None` for anything else,
+/// including a path that does not exist yet).
+pub fn block_device_size_of(path: &Path) -> io::Result<Option<u64>> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.file_type().is_block_device() => block_device_size(&File::open(path)?).map(Some),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A backing file or block device, bounded to a configured size.
 #[derive(Debug)]
 pub struct BackingFile {
     file: File,
@@ -55,10 +81,50 @@ impl std::os::fd::AsRawFd for BackingFile {
 }
 
 impl BackingFile {
-    /// Open (and create, unless read-only) `path` and make it `size` bytes
-    /// long if it is shorter. A longer file is left alone: the grant is
-    /// `size`, whatever lies beyond stays unreachable.
+    /// Open `path` as the grant of `size` bytes.
+    ///
+    /// - A block device (an LVM volume, a SAN LUN) is opened exclusively
+    ///   (`O_EXCL`: refused while mounted or held by another program), and
+    ///   must be at least `size` bytes; it is never resized.
+    /// - A regular file is created (unless read-only) and made `size` bytes
+    ///   long if it is shorter. A longer file is left alone: the grant is
+    ///   `size`, whatever lies beyond stays unreachable.
+    /// - Anything else (a directory, a FIFO, a character device) is refused.
     pub fn open(path: &Path, size: u64, read_only: bool) -> io::Result<Self> {
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let existing = match std::fs::metadata(path) {
+            Ok(m) => Some(m.file_type()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        if existing.is_some_and(|t| t.is_block_device()) {
+            let file =
+                OpenOptions::new().read(true).write(!read_only).custom_flags(nix::libc::O_EXCL).open(path).map_err(
+                    |e| match e.raw_os_error() {
+                        Some(nix::libc::EBUSY) => io::Error::new(
+                            io::ErrorKind::ResourceBusy,
+                            format!("block device {} is in use (mounted, or held by another program)", path.display()),
+                        ),
+                        _ => e,
+                    },
+                )?;
+            let len = block_device_size(&file)?;
+            if len < size {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("block device {} is {len} bytes, smaller than the configured {size}", path.display()),
+                ));
+            }
+            return Ok(Self { file, path: path.to_owned(), size: AtomicU64::new(size), read_only });
+        }
+        if let Some(kind) = existing
+            && !kind.is_file()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is neither a regular file nor a block device", path.display()),
+            ));
+        }
         let file = OpenOptions::new().read(true).write(!read_only).create(!read_only).truncate(false).open(path)?;
         let len = file.metadata()?.len();
         if len < size {
@@ -71,6 +137,13 @@ impl BackingFile {
             file.set_len(size)?;
         }
         Ok(Self { file, path: path.to_owned(), size: AtomicU64::new(size), read_only })
+    }
+
+    /// Bytes the backing can hold: a block device's size, a file's length.
+    fn capacity(&self) -> io::Result<u64> {
+        use std::os::unix::fs::FileTypeExt;
+        let meta = self.file.metadata()?;
+        if meta.file_type().is_block_device() { block_device_size(&self.file) } else { Ok(meta.len()) }
     }
 
     /// A grant of `size` bytes over an already open `file`, whatever its
@@ -99,8 +172,15 @@ impl BackingFile {
     /// Grow or shrink the grant (TCMU RECONFIG dev_size); grows the file.
     /// A read-only file cannot grow, so a grant past its end is refused.
     pub fn resize(&self, size: u64) -> io::Result<()> {
-        let len = self.file.metadata()?.len();
+        use std::os::unix::fs::FileTypeExt;
+        let len = self.capacity()?;
         if len < size {
+            if self.file.metadata()?.file_type().is_block_device() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("the block device is {len} bytes, cannot grant {size}"),
+                ));
+            }
             if self.read_only {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
@@ -229,5 +309,68 @@ impl BackingFile {
             self.file.write_all_at(chunk, offset + pos)?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_neither_a_file_nor_a_block_device_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = BackingFile::open(dir.path(), 4096, false).unwrap_err();
+        assert!(err.to_string().contains("neither a regular file nor a block device"), "{err}");
+        let err = BackingFile::open(Path::new("/dev/null"), 4096, false).unwrap_err();
+        assert!(err.to_string().contains("neither"), "{err}");
+    }
+
+    /// A loop device over a file of `bytes`, detached on drop.
+    struct Loop(PathBuf, tempfile::NamedTempFile);
+
+    impl Loop {
+        fn new(bytes: u64) -> Option<Self> {
+            let image = tempfile::NamedTempFile::new().ok()?;
+            image.as_file().set_len(bytes).ok()?;
+            let out =
+                std::process::Command::new("losetup").args(["--find", "--show"]).arg(image.path()).output().ok()?;
+            if !out.status.success() {
+                return None;
+            }
+            Some(Self(PathBuf::from(String::from_utf8(out.stdout).ok()?.trim()), image))
+        }
+    }
+
+    impl Drop for Loop {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("losetup").arg("-d").arg(&self.0).status();
+        }
+    }
+
+    #[test]
+    fn a_block_device_is_sized_from_itself_held_exclusively_and_never_grown() {
+        let Some(dev) = Loop::new(8 << 20) else {
+            // Needs root and loop devices (CI runs as root; a laptop may not).
+            eprintln!("skipped: no loop device (needs root and losetup)");
+            return;
+        };
+        let err = BackingFile::open(&dev.0, 16 << 20, false).unwrap_err();
+        assert!(err.to_string().contains("smaller than the configured"), "{err}");
+        let store = BackingFile::open(&dev.0, 4 << 20, false).unwrap();
+        let again = BackingFile::open(&dev.0, 4 << 20, false).unwrap_err();
+        assert!(again.to_string().contains("in use"), "{again}");
+        assert_eq!(store.capacity().unwrap(), 8 << 20);
+        store.write_from(4096, &[0x5a; 8192]).unwrap();
+        store.flush().unwrap();
+        assert_eq!(store.read_vec(4096, 8192).unwrap(), vec![0x5a; 8192]);
+        store.write_zeroes(4096, 4096, None).unwrap();
+        store.discard(8192, 4096, None).unwrap();
+        assert_eq!(store.read_vec(4096, 8192).unwrap(), vec![0; 8192], "zeroed and discarded ranges read zero");
+        assert!(matches!(store.read_vec(4 << 20, 512), Err(StoreError::OutOfRange)), "the grant, not the device");
+        assert_eq!(block_device_size_of(&dev.0).unwrap(), Some(8 << 20));
+        assert_eq!(block_device_size_of(dev.1.path()).unwrap(), None, "a file is not sized this way");
+        store.resize(8 << 20).unwrap();
+        let err = store.resize(9 << 20).unwrap_err();
+        assert!(err.to_string().contains("cannot grant"), "{err}");
     }
 }

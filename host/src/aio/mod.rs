@@ -314,6 +314,10 @@ impl IoEngine {
         len: u64,
         buffer: Option<(&DataBuffer, u32)>,
     ) -> Result<(), StoreError> {
+        if len == 0 {
+            // Nothing to move (the range was checked by the caller).
+            return Ok(());
+        }
         let mut inner = self.lock();
         let Some(token) = inner.current else {
             // Outside a command: nothing to answer later, so run it now.
@@ -588,4 +592,110 @@ fn advance(iovecs: &mut Vec<nix::libc::iovec>, mut n: usize) {
         }
     }
     iovecs.drain(..skip);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::{Region, Segment};
+
+    fn file(dir: &tempfile::TempDir, name: &str) -> Arc<BackingFile> {
+        Arc::new(BackingFile::open(&dir.path().join(name), 1 << 20, false).unwrap())
+    }
+
+    fn op(kind: OpKind, file: &Arc<BackingFile>, offset: u64, len: u64) -> Op {
+        Op {
+            token: 1,
+            kind,
+            file: file.clone(),
+            offset,
+            len,
+            buffer_offset: 0,
+            done: 0,
+            buffer: None,
+            iovecs: IoVecs(Vec::new()),
+            submitted: true,
+        }
+    }
+
+    #[test]
+    fn what_waits_for_what() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (file(&dir, "a"), file(&dir, "b"));
+        let write = op(OpKind::Write, &a, 4096, 4096);
+        let read = op(OpKind::Read, &a, 4096, 4096);
+        let flush = op(OpKind::Flush, &a, 0, u64::MAX);
+        // Overlapping: a write waits for reads and writes, a read for writes.
+        assert!(write.blocks(OpKind::Write, &a, 8191, 1));
+        assert!(write.blocks(OpKind::Read, &a, 0, 4097));
+        assert!(read.blocks(OpKind::Write, &a, 4096, 1));
+        assert!(!read.blocks(OpKind::Read, &a, 4096, 4096), "reads of one range run together");
+        // Adjacent ranges and other files never wait.
+        assert!(!write.blocks(OpKind::Write, &a, 8192, 4096));
+        assert!(!write.blocks(OpKind::Read, &a, 0, 4096));
+        assert!(!write.blocks(OpKind::Write, &b, 4096, 4096));
+        // A flush waits for every earlier write, nothing waits for a flush.
+        assert!(write.blocks(OpKind::Flush, &a, 0, u64::MAX));
+        assert!(!read.blocks(OpKind::Flush, &a, 0, u64::MAX));
+        assert!(!flush.blocks(OpKind::Write, &a, 4096, 4096));
+        assert!(!write.blocks(OpKind::Flush, &b, 0, u64::MAX));
+    }
+
+    #[test]
+    fn advancing_iovecs_drops_whole_ones_and_cuts_into_the_next() {
+        let mut bytes = [0u8; 64];
+        let base = bytes.as_mut_ptr();
+        let iov = |at: usize, len: usize| nix::libc::iovec { iov_base: unsafe { base.add(at) }.cast(), iov_len: len };
+        let mut v = vec![iov(0, 10), iov(10, 20), iov(30, 30)];
+        advance(&mut v, 15);
+        assert_eq!(v.len(), 2);
+        assert_eq!((v[0].iov_base as usize - base as usize, v[0].iov_len), (15, 15));
+        advance(&mut v, 15);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].iov_len, 30);
+    }
+
+    /// A data buffer over an anonymous mapping, as a command's would be.
+    fn buffer(len: u32) -> DataBuffer {
+        let map = memmap2::MmapOptions::new().len(len as usize).map_anon().unwrap();
+        let region = Region::new(memmap2::MmapRaw::from(map));
+        DataBuffer::new(region, vec![Segment { offset: 0, len }], len)
+    }
+
+    #[test]
+    fn queued_transfers_finish_with_their_command_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = file(&dir, "q");
+        let settings = IoSettings { mode: IoMode::Uring, max_in_flight: 8, nowait_first: false };
+        let engine = IoEngine::new(settings).unwrap();
+        let out = buffer(8192);
+        out.write(0, &[0xab; 8192]).unwrap();
+        // Command 1 writes, command 2 reads the same range back: the read
+        // waits for the write, whatever io_uring would do on its own.
+        let first = engine.begin();
+        engine.write(&store, 4096, 8192, &out, 0).unwrap();
+        engine.flush(&store).unwrap();
+        assert!(engine.seal(first).is_none(), "the write is still queued");
+        let second = engine.begin();
+        let back = buffer(8192);
+        engine.read(&store, 4096, 8192, &back, 0).unwrap();
+        // Nothing to move: nothing queued.
+        engine.read(&store, 0, 0, &back, 0).unwrap();
+        assert!(engine.seal(second).is_none());
+        engine.submit().unwrap();
+        engine.drain().unwrap();
+        let done = engine.reap();
+        let mut tokens: Vec<Token> = done.iter().map(|(t, _)| *t).collect();
+        tokens.sort_unstable();
+        assert_eq!(tokens, vec![first, second], "both commands finish, once each");
+        assert!(done.iter().all(|(_, failure)| failure.is_none()));
+        // The read ran after the write it overlaps.
+        let mut got = [0u8; 8192];
+        back.read(0, &mut got).unwrap();
+        assert!(got.iter().all(|&b| b == 0xab));
+        // Out of range and read-only are refused at once, not queued.
+        let third = engine.begin();
+        assert!(matches!(engine.read(&store, (1 << 20) - 4096, 8192, &back, 0), Err(StoreError::OutOfRange)));
+        assert!(matches!(engine.seal(third), Some(None)));
+    }
 }

@@ -385,7 +385,10 @@ impl ServeConfig {
 
     /// Parse and validate config text.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let cfg: ServeConfig = toml::from_str(text)?;
+        let mut cfg: ServeConfig = toml::from_str(text)?;
+        for d in &mut cfg.devices {
+            d.size_from_block_device()?;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -446,6 +449,19 @@ impl ServeConfig {
 }
 
 impl DeviceConfig {
+    /// A device on a block device may leave `size` out: it is then the
+    /// device's whole size.
+    pub fn size_from_block_device(&mut self) -> anyhow::Result<()> {
+        if self.size.0 == 0
+            && let Some(path) = &self.backing
+            && let Some(bytes) = crate::backing::block_device_size_of(path)
+                .map_err(|e| anyhow::anyhow!("device {:?}: sizing {}: {e}", self.name, path.display()))?
+        {
+            self.size = Size(bytes - bytes % 512);
+        }
+        Ok(())
+    }
+
     /// Check one device's settings on their own.
     pub fn validate(&self) -> anyhow::Result<()> {
         let d = self;

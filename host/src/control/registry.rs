@@ -301,8 +301,9 @@ impl Registry {
 
     /// Add a device: validate it, load its handler, create its kernel side,
     /// serve and export it. Nothing is left behind when this fails.
-    pub fn add(&self, cfg: DeviceConfig) -> OpResult<()> {
+    pub fn add(&self, mut cfg: DeviceConfig) -> OpResult<()> {
         self.failures().remove(&cfg.name);
+        cfg.size_from_block_device().map_err(|e| OpError::new(ErrorKind::BadRequest, format!("{e:#}")))?;
         cfg.validate().map_err(|e| OpError::new(ErrorKind::BadRequest, format!("{e:#}")))?;
         let path = handlers::resolve_in(&cfg.handler, &self.handler_dirs)
             .map_err(|e| OpError::new(ErrorKind::NotFound, format!("{e:#}")))?;
