@@ -333,6 +333,25 @@ fn answer_for(id: u16, room: u32) -> Vec<u8> {
     (0..room).map(|i| (i as u8).wrapping_mul(7) ^ id as u8 ^ (id >> 8) as u8).collect()
 }
 
+/// Answer a taken command (or fail a malformed entry) and note its id.
+fn answer(ring: &mut Ring, entry: tcmu_wasm::ring::Entry, completed: &mut VecDeque<u16>) -> Result<(), TestCaseError> {
+    let fail = |e: RingError| TestCaseError::fail(e.to_string());
+    match entry {
+        tcmu_wasm::ring::Entry::Command(cmd) => {
+            let room = cmd.data.len();
+            cmd.data.write(0, &answer_for(cmd.cmd_id, room)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            completed.push_back(cmd.cmd_id);
+            let response = tcmu_wasm::ring::Response { data_in_len: Some(room), ..tcmu_wasm::ring::Response::good() };
+            ring.complete(cmd, &response).map_err(fail)
+        }
+        tcmu_wasm::ring::Entry::Invalid(bad) => {
+            completed.push_back(bad.cmd_id);
+            ring.complete_invalid(bad).map_err(fail)
+        }
+        tcmu_wasm::ring::Entry::Tmr(_) => unreachable!("TMRs are not kept"),
+    }
+}
+
 /// Complete any outstanding command, in the order `steps` choose, on a
 /// ring with or without `CAP_OOOC`; check what the kernel sees.
 fn out_of_order_stream(steps: Vec<Step>, ring_kib: u32, oooc: bool) -> Result<(), TestCaseError> {
@@ -408,21 +427,7 @@ fn out_of_order_stream(steps: Vec<Step>, ring_kib: u32, oooc: bool) -> Result<()
                 prop_assert_eq!(ring.outstanding(), taken.len());
             }
             Step::Complete { pick } if !taken.is_empty() => {
-                match taken.swap_remove(pick % taken.len()) {
-                    tcmu_wasm::ring::Entry::Command(cmd) => {
-                        let room = cmd.data.len();
-                        cmd.data.write(0, &answer_for(cmd.cmd_id, room)).map_err(|e| fail(&e))?;
-                        completed.push_back(cmd.cmd_id);
-                        let response =
-                            tcmu_wasm::ring::Response { data_in_len: Some(room), ..tcmu_wasm::ring::Response::good() };
-                        ring.complete(cmd, &response).map_err(|e| fail(&e))?;
-                    }
-                    tcmu_wasm::ring::Entry::Invalid(bad) => {
-                        completed.push_back(bad.cmd_id);
-                        ring.complete_invalid(bad).map_err(|e| fail(&e))?;
-                    }
-                    tcmu_wasm::ring::Entry::Tmr(_) => unreachable!("TMRs are not kept"),
-                }
+                answer(&mut ring, taken.swap_remove(pick % taken.len()), &mut completed)?;
                 prop_assert_eq!(ring.outstanding(), taken.len());
             }
             Step::Complete { .. } => {}
@@ -436,21 +441,7 @@ fn out_of_order_stream(steps: Vec<Step>, ring_kib: u32, oooc: bool) -> Result<()
         }
     }
     while let Some(entry) = taken.pop() {
-        match entry {
-            tcmu_wasm::ring::Entry::Command(cmd) => {
-                let room = cmd.data.len();
-                cmd.data.write(0, &answer_for(cmd.cmd_id, room)).map_err(|e| fail(&e))?;
-                completed.push_back(cmd.cmd_id);
-                let response =
-                    tcmu_wasm::ring::Response { data_in_len: Some(room), ..tcmu_wasm::ring::Response::good() };
-                ring.complete(cmd, &response).map_err(|e| fail(&e))?;
-            }
-            tcmu_wasm::ring::Entry::Invalid(bad) => {
-                completed.push_back(bad.cmd_id);
-                ring.complete_invalid(bad).map_err(|e| fail(&e))?;
-            }
-            tcmu_wasm::ring::Entry::Tmr(_) => {}
-        }
+        answer(&mut ring, entry, &mut completed)?;
     }
     reap(&mut kernel, &mut expected, &mut submitted, &mut completed)?;
     prop_assert!(expected.is_empty(), "never completed: {:?}", expected.keys().collect::<Vec<_>>());

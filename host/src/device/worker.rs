@@ -299,16 +299,17 @@ impl DeviceLoop {
         let mut backlog = true;
         loop {
             let (ring_ready, control_ready) = {
-                let engine = self.engine.clone();
-                let mut fds = vec![
+                // The engine's completions wake the loop too (no allocation
+                // per wake-up: a device without an engine polls two fds).
+                let io_fd = self.engine.as_ref().map(|e| e.event_fd());
+                let mut fds = [
                     PollFd::new(self.doorbell.fd(), PollFlags::POLLIN),
                     PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(io_fd.unwrap_or(wake.as_fd()), PollFlags::POLLIN),
                 ];
-                if let Some(engine) = &engine {
-                    fds.push(PollFd::new(engine.event_fd(), PollFlags::POLLIN));
-                }
+                let fds = &mut fds[..if io_fd.is_some() { 3 } else { 2 }];
                 let timeout = if backlog { PollTimeout::ZERO } else { PollTimeout::NONE };
-                match nix::poll::poll(&mut fds, timeout) {
+                match nix::poll::poll(fds, timeout) {
                     Ok(_) => {}
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(e) => return Err(DeviceError::Poll(e)),
