@@ -500,9 +500,9 @@ mod dev {
     pub struct BenchArgs {
         #[command(flatten)]
         handler: HandlerArgs,
-        /// Device size.
-        #[arg(long, value_parser = parse_size)]
-        size: u64,
+        /// Device size [default with --backing: the file's or block device's size].
+        #[arg(long, value_parser = parse_size, required_unless_present = "backing")]
+        size: Option<u64>,
         /// Access pattern.
         #[arg(long, value_enum)]
         rw: Pattern,
@@ -516,15 +516,15 @@ mod dev {
         #[arg(long, default_value_t = 8)]
         iodepth: u32,
         /// Serve the same handler logic compiled natively into the host (the
-        /// baseline for the sandbox's cost). Only the `file` handler has one.
+        /// baseline for the sandbox's cost). The `file` and `null` handlers have one.
         #[arg(long, conflicts_with = "compare")]
         native: bool,
         /// Run the wasm handler and the native baseline back to back, `--rounds`
         /// times each (alternating), and report the wasm/native ratio.
         #[arg(long)]
         compare: bool,
-        /// Alternating rounds per side with `--compare`; the best round counts.
-        #[arg(long, default_value_t = 3, requires = "compare")]
+        /// Alternating rounds per side with `--compare` or `--vs-fio`; the best round counts.
+        #[arg(long, default_value_t = 3)]
         rounds: u32,
         /// Print one JSON object instead of a line.
         #[arg(long)]
@@ -536,6 +536,19 @@ mod dev {
         /// uring, or blocking (one command at a time, the pre-0.3 data path).
         #[arg(long, value_enum, default_value = "auto")]
         io: tcmu_wasm::aio::IoMode,
+        /// Serve this existing file or block device instead of a temporary
+        /// file. Write patterns OVERWRITE it; read patterns open it read-only.
+        #[arg(long)]
+        backing: Option<PathBuf>,
+        /// Open the backing with O_DIRECT, as `direct = true` does (fio too,
+        /// with --vs-fio): uncached figures on real storage.
+        #[arg(long)]
+        direct: bool,
+        /// Also run fio (io_uring engine) with the same pattern, block size,
+        /// queue depth and backing, `--rounds` times each (alternating), and
+        /// report the tcmu-wasm/fio ratio.
+        #[arg(long, conflicts_with_all = ["native", "compare"])]
+        vs_fio: bool,
     }
 
     #[derive(Debug, Args)]
@@ -673,8 +686,23 @@ mod dev {
     pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let block_size = u32::try_from(args.bs).context("--bs too large")?;
         anyhow::ensure!(args.seconds > 0.0, "--seconds must be positive");
+        let size = match (args.size, &args.backing) {
+            (Some(size), _) => size,
+            (None, Some(path)) => match tcmu_wasm::backing::block_device_size_of(path)? {
+                Some(bytes) => bytes,
+                None => std::fs::metadata(path).with_context(|| format!("--backing {}", path.display()))?.len(),
+            },
+            (None, None) => unreachable!("clap requires --size without --backing"),
+        };
+        if let Some(path) = &args.backing {
+            anyhow::ensure!(
+                path.exists(),
+                "--backing {} does not exist (give an existing file or block device)",
+                path.display()
+            );
+        }
         let opts = BenchOptions {
-            size: args.size,
+            size,
             pattern: args.rw,
             block_size,
             duration: Duration::from_secs_f64(args.seconds),
@@ -682,13 +710,29 @@ mod dev {
             config: args.handler.config.clone(),
             dir: args.dir.clone().unwrap_or_else(std::env::temp_dir),
             io: tcmu_wasm::aio::IoSettings { mode: args.io, ..Default::default() },
+            backing: args.backing.clone(),
+            direct: args.direct,
+            native: if args.handler.handler == "null" {
+                bench::NativeHandler::Null
+            } else {
+                bench::NativeHandler::File
+            },
         };
+        if args.vs_fio {
+            let c = bench::compare_fio(load(&args.handler)?, &opts, args.rounds)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&c)?);
+            } else {
+                println!("{}\n{}\nratio tcmu-wasm/fio: {:.3}\n({})", c.wasm, c.fio, c.ratio, c.fio_command);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         if args.native || args.compare {
             // The native baseline is the file handler linked into the host;
             // make sure the user is comparing against the same logic.
             anyhow::ensure!(
-                args.handler.handler == "file",
-                "--native and --compare are only available for the built-in `file` handler"
+                matches!(args.handler.handler.as_str(), "file" | "null"),
+                "--native and --compare are only available for the built-in `file` and `null` handlers"
             );
         }
         if args.compare {
@@ -697,6 +741,9 @@ mod dev {
                 println!("{}", serde_json::to_string(&c)?);
             } else {
                 println!("{}\n{}\nratio wasm/native: {:.3}", c.wasm, c.native, c.ratio);
+                if let Some(share) = c.sandbox_cpu_us_per_cmd {
+                    println!("sandbox share of the device thread's CPU: {share:.2} us/command");
+                }
             }
             return Ok(ExitCode::SUCCESS);
         }

@@ -254,7 +254,9 @@ impl IoEngine {
         let mut inner = self.lock();
         let token = inner.next_token;
         inner.next_token += 1;
-        inner.commands.insert(token, CommandState::default());
+        // Registered in `commands` only once it queues something or fails:
+        // a command that moves nothing through the queue (page-cached data,
+        // no I/O at all) costs no map insert.
         inner.current = Some(token);
         token
     }
@@ -267,7 +269,9 @@ impl IoEngine {
         if inner.current == Some(token) {
             inner.current = None;
         }
-        let state = inner.commands.get_mut(&token)?;
+        let Some(state) = inner.commands.get_mut(&token) else {
+            return Some(None);
+        };
         if state.ops_left == 0 {
             return inner.commands.remove(&token).map(|s| s.failure);
         }
@@ -318,6 +322,19 @@ impl IoEngine {
             // Nothing to move (the range was checked by the caller).
             return Ok(());
         }
+        let mut iovecs = match buffer {
+            Some((buf, at)) => IoVecs(buf.iovecs(at.into(), len)?),
+            None => IoVecs(Vec::new()),
+        };
+        let direct = file.direct();
+        // O_DIRECT cannot take a transfer that breaks the device's
+        // alignment (a handler may pass any offsets): such a one runs now,
+        // through the store's bounce buffer, as a synchronous call would.
+        let bounced = kind != OpKind::Flush
+            && direct.is_some_and(|a| {
+                !offset.is_multiple_of(a.offset)
+                    || !iovecs.0.iter().all(|v| a.allows(v.iov_base as usize, v.iov_len as u64, 0))
+            });
         let mut inner = self.lock();
         let Some(token) = inner.current else {
             // Outside a command: nothing to answer later, so run it now.
@@ -325,29 +342,33 @@ impl IoEngine {
             self.settle(file, kind, offset, len)?;
             return run_blocking(kind, file, offset, len, buffer);
         };
-        if inner.uring.is_none() {
-            // Blocking: everything earlier has finished already.
+        if inner.uring.is_none() || bounced {
+            if bounced {
+                drop(inner);
+                self.settle(file, kind, offset, len)?;
+                inner = self.lock();
+            }
+            // Everything this conflicts with has finished already.
             return run_blocking(kind, file, offset, len, buffer).or_else(|e| match e {
                 StoreError::Io(error) => {
                     let failure = IoFailure { kind, buffer_offset: buffer.map_or(0, |b| b.1.into()), error };
-                    let state = inner.commands.get_mut(&token).expect("current command is registered");
+                    let state = inner.commands.entry(token).or_default();
                     state.failure.get_or_insert(failure);
                     Ok(())
                 }
                 other => Err(other),
             });
         }
-        let mut iovecs = match buffer {
-            Some((buf, at)) => IoVecs(buf.iovecs(at.into(), len)?),
-            None => IoVecs(Vec::new()),
-        };
         let buffer_offset = buffer.map_or(0, |b| u64::from(b.1));
         // The fast path: where nothing unfinished conflicts, try the
         // transfer at once without blocking (RWF_NOWAIT). Page-cached data
         // completes here, with no ring round trip; only what would wait for
         // the device goes to io_uring.
         let mut done = 0u64;
+        // Not for O_DIRECT: a direct read "without waiting" still waits for
+        // the device, on this thread.
         if self.nowait_first
+            && direct.is_none()
             && kind != OpKind::Flush
             && !inner.ops.values().any(|op| op.blocks(kind, file, offset, len))
         {
@@ -361,7 +382,7 @@ impl IoEngine {
                     if e.raw_os_error() == Some(nix::libc::EAGAIN)
                         || e.raw_os_error() == Some(nix::libc::EOPNOTSUPP) => {}
                 Err(error) => {
-                    let state = inner.commands.get_mut(&token).expect("current command is registered");
+                    let state = inner.commands.entry(token).or_default();
                     state.failure.get_or_insert(IoFailure { kind, buffer_offset, error });
                     return Ok(());
                 }
@@ -384,7 +405,7 @@ impl IoEngine {
                 submitted: false,
             },
         );
-        inner.commands.get_mut(&token).expect("current command is registered").ops_left += 1;
+        inner.commands.entry(token).or_default().ops_left += 1;
         inner.start_ready()?;
         Ok(())
     }
@@ -394,9 +415,15 @@ impl IoEngine {
         self.lock().submit()
     }
 
-    /// Collect the commands whose I/O finished (no waiting).
-    pub fn reap(&self) -> Vec<(Token, Option<IoFailure>)> {
+    /// Consume the event descriptor's count (after a poll saw it readable;
+    /// left set, it would keep the poll from sleeping).
+    pub fn clear_events(&self) {
         let _ = self.events.read();
+    }
+
+    /// Collect the commands whose I/O finished (no waiting, no syscall:
+    /// the completion queue is shared memory).
+    pub fn reap(&self) -> Vec<(Token, Option<IoFailure>)> {
         let mut inner = self.lock();
         inner.process_completions();
         std::mem::take(&mut inner.finished)
@@ -404,7 +431,10 @@ impl IoEngine {
 
     /// Wait until no unfinished operation conflicts with a `kind` access
     /// of `file` at `[offset, offset+len)` (a synchronous store call).
+    /// On a direct store the range is first widened to the alignment units
+    /// a bounce buffer rewrites.
     pub fn settle(&self, file: &Arc<BackingFile>, kind: OpKind, offset: u64, len: u64) -> Result<(), StoreError> {
+        let (offset, len) = if kind == OpKind::Flush { (offset, len) } else { file.touched_span(offset, len) };
         let mut inner = self.lock();
         while inner.ops.values().any(|op| op.blocks(kind, file, offset, len)) {
             inner.wait_one()?;
@@ -697,5 +727,35 @@ mod tests {
         let third = engine.begin();
         assert!(matches!(engine.read(&store, (1 << 20) - 4096, 8192, &back, 0), Err(StoreError::OutOfRange)));
         assert!(matches!(engine.seal(third), Some(None)));
+    }
+
+    #[test]
+    fn a_direct_transfer_that_breaks_alignment_runs_after_what_it_overlaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let flags = crate::backing::OpenFlags { read_only: false, direct: true };
+        let store = match BackingFile::open_with(&dir.path().join("d"), 1 << 20, flags) {
+            Ok(store) => Arc::new(store),
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => return eprintln!("skipped: {e}"),
+            Err(e) => panic!("{e}"),
+        };
+        let engine = IoEngine::new(IoSettings { mode: IoMode::Uring, max_in_flight: 8, nowait_first: true }).unwrap();
+        let first = engine.begin();
+        let aa = buffer(4096);
+        aa.write(0, &[0xaa; 4096]).unwrap();
+        engine.write(&store, 0, 4096, &aa, 0).unwrap();
+        assert!(engine.seal(first).is_none(), "aligned: queued on io_uring, not tried at once");
+        // From buffer offset 1 the memory is unaligned: bounced, and so run
+        // at once, but only after the queued write it overlaps.
+        let second = engine.begin();
+        let bb = buffer(4096);
+        bb.write(1, &[0xbb; 512]).unwrap();
+        engine.write(&store, 0, 512, &bb, 1).unwrap();
+        assert!(matches!(engine.seal(second), Some(None)), "done when the call returned");
+        let done = engine.reap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].0, first);
+        assert!(done[0].1.is_none());
+        let got = store.read_vec(0, 4096).unwrap();
+        assert!(got[..512].iter().all(|&b| b == 0xbb) && got[512..].iter().all(|&b| b == 0xaa), "arrival order");
     }
 }

@@ -18,7 +18,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::backing::BackingFile;
+use crate::backing::{BackingFile, OpenFlags};
 use crate::device::Backend;
 use crate::native::NativeDevice;
 use crate::sandbox::{DeviceSpec, HandlerCode, Limits, SandboxedDevice};
@@ -66,12 +66,29 @@ pub struct BenchOptions {
     pub dir: PathBuf,
     /// How the store's transfers run (both sides alike).
     pub io: crate::aio::IoSettings,
+    /// An existing file or block device to serve instead of a temporary
+    /// file (write patterns overwrite it; read patterns open it read-only).
+    pub backing: Option<PathBuf>,
+    /// Open the backing with O_DIRECT (`direct = true`).
+    pub direct: bool,
+    /// Which handler logic the native baseline links in.
+    pub native: NativeHandler,
+}
+
+/// The handlers with a native build for `--native` / `--compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NativeHandler {
+    /// `file`: the SBC disk over the backing.
+    #[default]
+    File,
+    /// `null`: answers READ/WRITE without I/O.
+    Null,
 }
 
 /// One run's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchResult {
-    /// "wasm" or "native".
+    /// "wasm", "native" or "fio".
     pub mode: &'static str,
     /// Access pattern.
     pub rw: Pattern,
@@ -91,6 +108,9 @@ pub struct BenchResult {
     pub p50_us: f64,
     /// 99th percentile latency, microseconds.
     pub p99_us: f64,
+    /// CPU time of the device thread (ring, device loop, sandbox, handler,
+    /// host I/O calls) per completed command, microseconds; `None` for fio.
+    pub device_cpu_us_per_cmd: Option<f64>,
 }
 
 const SECTOR: u32 = 512;
@@ -103,9 +123,18 @@ pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Resul
     );
     anyhow::ensure!(opts.size >= opts.block_size as u64, "--size must hold at least one block");
     anyhow::ensure!(opts.iodepth >= 1, "--iodepth must be at least 1");
-    let file = tempfile::Builder::new().prefix("tcmu-wasm-bench").tempfile_in(&opts.dir)?;
-    prefill(file.as_file(), opts.size).context("filling the backing file")?;
-    let backing = Arc::new(BackingFile::open(file.path(), opts.size, false)?);
+    let scratch;
+    let (path, read_only) = match &opts.backing {
+        Some(path) => (path.as_path(), !opts.pattern.is_write()),
+        None => {
+            scratch = scratch_file(opts)?;
+            (scratch.path(), false)
+        }
+    };
+    let flags = OpenFlags { read_only, direct: opts.direct };
+    let backing = Arc::new(
+        BackingFile::open_with(path, opts.size, flags).with_context(|| format!("opening {}", path.display()))?,
+    );
 
     let mode = if code.is_some() { "wasm" } else { "native" };
     let data_blocks = ((opts.block_size as u64 * opts.iodepth as u64 * 2).div_ceil(4096) as u32).max(1024);
@@ -113,23 +142,30 @@ pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Resul
         SimConfig { ring_size: 1 << 20, data_blocks, scatter: false, gather_data_in: false, ..SimConfig::default() };
     let config = opts.config.clone();
     let io = opts.io;
+    let native = opts.native;
     let mut dev = SimDevice::start(sim, "bench0", move || -> anyhow::Result<Box<dyn Backend>> {
         Ok(match code {
             Some(code) => Box::new(SandboxedDevice::open(
                 code,
                 DeviceSpec { io, ..DeviceSpec::new("bench0", &config, Some(backing), Limits::default()) },
             )?),
-            None => Box::new(
-                NativeDevice::<tcmu_handler_file::FileDisk>::open(
-                    &config,
-                    &tcmu_guest_sdk::DeviceIdentity::from_name("bench0"),
-                    Some(backing),
-                    io,
-                )
-                .map_err(|e| anyhow::anyhow!("native handler refused to open: {e}"))?,
-            ),
+            None => {
+                let identity = tcmu_guest_sdk::DeviceIdentity::from_name("bench0");
+                let refused = |e: String| anyhow::anyhow!("native handler refused to open: {e}");
+                match native {
+                    NativeHandler::File => Box::new(
+                        NativeDevice::<tcmu_handler_file::FileDisk>::open(&config, &identity, Some(backing), io)
+                            .map_err(refused)?,
+                    ),
+                    NativeHandler::Null => Box::new(
+                        NativeDevice::<tcmu_handler_null::NullDisk>::open(&config, &identity, Some(backing), io)
+                            .map_err(refused)?,
+                    ),
+                }
+            }
         })
     })?;
+    let device_thread = find_thread("dev-bench0");
 
     let blocks_per_cmd = (opts.block_size / SECTOR) as u64;
     let slots = opts.size / opts.block_size as u64;
@@ -145,10 +181,15 @@ pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Resul
     let started = Instant::now();
     let mut measuring_since: Option<Instant> = None;
     let mut ops = 0u64;
+    // Device-thread CPU over the measurement, and every command completed
+    // in it (whenever submitted): what that CPU time paid for.
+    let mut cpu_at_start = None;
+    let mut completed_while_measuring = 0u64;
     loop {
         let now = Instant::now();
         if measuring_since.is_none() && now >= started + warmup {
             measuring_since = Some(now);
+            cpu_at_start = device_thread.and_then(thread_cpu_ns);
         }
         let done_submitting = measuring_since.is_some_and(|t| now >= t + opts.duration);
         if done_submitting && inflight.is_empty() {
@@ -175,6 +216,9 @@ pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Resul
         for c in dev.kernel.wait(Duration::from_millis(100))? {
             let Some(t0) = inflight.remove(&c.cmd_id) else { continue };
             anyhow::ensure!(c.status == 0, "command failed with status {:#x}, sense {:02x?}", c.status, c.sense);
+            if measuring_since.is_some() {
+                completed_while_measuring += 1;
+            }
             if measuring_since.is_some_and(|m| t0 >= m) {
                 hist.record(t0.elapsed().as_micros().max(1) as u64)?;
                 ops += 1;
@@ -182,6 +226,13 @@ pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Resul
         }
     }
     let seconds = measuring_since.map_or(0.0, |t| t.elapsed().as_secs_f64()).max(1e-9);
+    let cpu_at_end = device_thread.and_then(thread_cpu_ns);
+    let device_cpu_us_per_cmd = match (cpu_at_start, cpu_at_end) {
+        (Some(a), Some(b)) if completed_while_measuring > 0 => {
+            Some(b.saturating_sub(a) as f64 / 1000.0 / completed_while_measuring as f64)
+        }
+        _ => None,
+    };
     dev.stop()?;
     Ok(BenchResult {
         mode,
@@ -194,7 +245,29 @@ pub fn run(code: Option<Arc<HandlerCode>>, opts: &BenchOptions) -> anyhow::Resul
         mbps: ops as f64 * opts.block_size as f64 / seconds / 1e6,
         p50_us: hist.value_at_quantile(0.5) as f64,
         p99_us: hist.value_at_quantile(0.99) as f64,
+        device_cpu_us_per_cmd,
     })
+}
+
+/// The id of this process's thread named `name` (`/proc/self/task/*/comm`).
+fn find_thread(name: &str) -> Option<u32> {
+    std::fs::read_dir("/proc/self/task").ok()?.flatten().find_map(|task| {
+        let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+        (comm.trim_end() == name).then(|| task.file_name().to_str()?.parse().ok()).flatten()
+    })
+}
+
+/// Nanoseconds thread `tid` has run on a CPU (`schedstat`'s first field).
+fn thread_cpu_ns(tid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// A temporary backing file of the bench's size, written once through.
+fn scratch_file(opts: &BenchOptions) -> anyhow::Result<tempfile::NamedTempFile> {
+    let file = tempfile::Builder::new().prefix("tcmu-wasm-bench").tempfile_in(&opts.dir)?;
+    prefill(file.as_file(), opts.size).context("filling the backing file")?;
+    Ok(file)
 }
 
 /// Write the whole file once so reads come from the page cache, not holes.
@@ -225,7 +298,11 @@ impl std::fmt::Display for BenchResult {
             self.p99_us,
             self.ops,
             self.seconds
-        )
+        )?;
+        if let Some(cpu) = self.device_cpu_us_per_cmd {
+            write!(f, "  device thread {cpu:.2} us CPU/command")?;
+        }
+        Ok(())
     }
 }
 
@@ -238,6 +315,9 @@ pub struct Comparison {
     pub native: BenchResult,
     /// wasm IOPS / native IOPS.
     pub ratio: f64,
+    /// What the sandbox adds to the device thread's CPU time per command
+    /// (wasm minus native), microseconds.
+    pub sandbox_cpu_us_per_cmd: Option<f64>,
 }
 
 /// Run `rounds` alternating rounds of wasm and native; the best of each counts.
@@ -251,5 +331,95 @@ pub fn compare(code: Arc<HandlerCode>, opts: &BenchOptions, rounds: u32) -> anyh
         |runs: Vec<BenchResult>| runs.into_iter().max_by(|a, b| a.iops.total_cmp(&b.iops)).expect("at least one round");
     let (wasm, native) = (best(wasm), best(native));
     let ratio = wasm.iops / native.iops;
-    Ok(Comparison { wasm, native, ratio })
+    let sandbox_cpu_us_per_cmd = wasm.device_cpu_us_per_cmd.zip(native.device_cpu_us_per_cmd).map(|(w, n)| w - n);
+    Ok(Comparison { wasm, native, ratio, sandbox_cpu_us_per_cmd })
+}
+
+/// tcmu-wasm (the wasm handler through the ring) and fio, on the same
+/// backing, pattern, block size and queue depth.
+#[derive(Debug, Clone, Serialize)]
+pub struct FioComparison {
+    /// The best wasm round.
+    pub wasm: BenchResult,
+    /// The best fio round (io_uring engine).
+    pub fio: BenchResult,
+    /// wasm IOPS / fio IOPS.
+    pub ratio: f64,
+    /// The fio command line of the last round.
+    pub fio_command: String,
+}
+
+/// Run `rounds` alternating rounds of the wasm handler and of fio (its
+/// io_uring engine, `direct` as the bench's) on one backing: the given
+/// one, or a temporary file both share. The best round of each counts.
+pub fn compare_fio(code: Arc<HandlerCode>, opts: &BenchOptions, rounds: u32) -> anyhow::Result<FioComparison> {
+    let scratch;
+    let mut opts = opts.clone();
+    if opts.backing.is_none() {
+        scratch = scratch_file(&opts)?;
+        opts.backing = Some(scratch.path().to_owned());
+    }
+    let (mut wasm, mut fio) = (Vec::new(), Vec::new());
+    let mut fio_command = String::new();
+    for _ in 0..rounds.max(1) {
+        wasm.push(run(Some(code.clone()), &opts)?);
+        let (result, command) = run_fio(&opts)?;
+        fio.push(result);
+        fio_command = command;
+    }
+    let best =
+        |runs: Vec<BenchResult>| runs.into_iter().max_by(|a, b| a.iops.total_cmp(&b.iops)).expect("at least one round");
+    let (wasm, fio) = (best(wasm), best(fio));
+    let ratio = wasm.iops / fio.iops;
+    Ok(FioComparison { wasm, fio, ratio, fio_command })
+}
+
+/// One fio run of `opts`' workload on `opts.backing`; the figures and the
+/// command line.
+pub fn run_fio(opts: &BenchOptions) -> anyhow::Result<(BenchResult, String)> {
+    let path = opts.backing.as_ref().context("fio needs a backing path")?;
+    let rw = match opts.pattern {
+        Pattern::Read => "read",
+        Pattern::Write => "write",
+        Pattern::Randread => "randread",
+        Pattern::Randwrite => "randwrite",
+    };
+    let args = vec![
+        "--name=tcmu-wasm-bench".to_owned(),
+        format!("--filename={}", path.display()),
+        "--ioengine=io_uring".to_owned(),
+        format!("--direct={}", u8::from(opts.direct)),
+        format!("--rw={rw}"),
+        format!("--bs={}", opts.block_size),
+        format!("--iodepth={}", opts.iodepth),
+        format!("--size={}", opts.size),
+        "--time_based".to_owned(),
+        "--ramp_time=300ms".to_owned(),
+        format!("--runtime={}ms", opts.duration.as_millis().max(1)),
+        "--output-format=json".to_owned(),
+    ];
+    let command = format!("fio {}", args.join(" "));
+    let out = std::process::Command::new("fio").args(&args).output().context("running fio (apt-get install fio)")?;
+    anyhow::ensure!(out.status.success(), "{command} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).context("fio's JSON output")?;
+    let job = &report["jobs"][0];
+    let side = &job[if opts.pattern.is_write() { "write" } else { "read" }];
+    let number = |v: &serde_json::Value| v.as_f64().with_context(|| format!("fio's report lacks a figure: {v}"));
+    let seconds = number(&job["job_runtime"])? / 1000.0;
+    let ops = number(&side["total_ios"])? as u64;
+    let percentile = |p: &str| number(&side["clat_ns"]["percentile"][p]).map(|ns| ns / 1000.0);
+    let result = BenchResult {
+        mode: "fio",
+        rw: opts.pattern,
+        bs: opts.block_size,
+        iodepth: opts.iodepth,
+        ops,
+        seconds,
+        iops: number(&side["iops"])?,
+        mbps: number(&side["bw_bytes"])? / 1e6,
+        p50_us: percentile("50.000000")?,
+        p99_us: percentile("99.000000")?,
+        device_cpu_us_per_cmd: None,
+    };
+    Ok((result, command))
 }

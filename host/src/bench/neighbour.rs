@@ -73,6 +73,9 @@ pub fn run(
         config: "serial=quiet0".into(),
         dir: dir.to_owned(),
         io: crate::aio::IoSettings::default(),
+        backing: None,
+        direct: false,
+        native: super::NativeHandler::File,
     };
     let before = super::run(Some(file.clone()), &opts)?.iops;
     let mut results = Vec::new();

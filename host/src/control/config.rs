@@ -328,6 +328,11 @@ pub struct DeviceConfig {
     /// Commands whose store I/O may be in flight at once (default 64).
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: u32,
+    /// Open the backing with `O_DIRECT` (no host page cache: for a backing
+    /// larger than RAM, or storage whose own cache should decide). The size
+    /// must then be a multiple of the device's O_DIRECT alignment.
+    #[serde(default)]
+    pub direct: bool,
     /// A drive with removable media outside a library (an optical drive, a
     /// standalone tape drive): the image in it when the daemon first serves
     /// it. Later `ctl media insert`/`eject` are kept in the state directory

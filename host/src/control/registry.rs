@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use super::api::{DeviceStatus, ErrorKind, HandlerEntry, HandlersReport, ReloadResult, ReloadTarget, StatusReport};
 use super::config::{DaemonSettings, DeviceConfig, normalize};
 use super::identity;
-use crate::backing::BackingFile;
+use crate::backing::{BackingFile, OpenFlags};
 use crate::device::{Backend, DeviceError, DeviceHandle, Doorbell, ReloadRequest, StatePolicy};
 use crate::handlers;
 use crate::metrics::DeviceMetrics;
@@ -391,7 +391,7 @@ impl Registry {
         let cfg = &slot.cfg;
         let backing = match &cfg.backing {
             Some(path) => Some(Arc::new(
-                BackingFile::open(path, cfg.size.0, cfg.read_only)
+                BackingFile::open_with(path, cfg.size.0, OpenFlags { read_only: cfg.read_only, direct: cfg.direct })
                     .map_err(|e| DeviceError::Start(format!("opening backing file {}: {e}", path.display())))?,
             )),
             None => None,

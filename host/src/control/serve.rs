@@ -22,7 +22,7 @@ use super::identity;
 use super::platform::{KernelPlatform, SUBTYPE, attach_announced};
 use super::registry::Registry;
 use super::socket::ControlServer;
-use crate::backing::BackingFile;
+use crate::backing::{BackingFile, OpenFlags};
 use crate::device::Backend;
 use crate::handlers;
 use crate::kernel::configfs;
@@ -212,7 +212,7 @@ pub fn check_config(cfg: &ServeConfig) -> anyhow::Result<Vec<CheckedDevice>> {
         super::libraries::check_member(&cfg.libraries, &d.name, &code).with_context(ctx)?;
         let (backing, exists) = match &d.backing {
             Some(path) if path.exists() => {
-                let file = BackingFile::open(path, d.size.0, true)
+                let file = BackingFile::open_with(path, d.size.0, OpenFlags { read_only: true, direct: d.direct })
                     .with_context(|| format!("device {:?}: opening backing {} read-only", d.name, path.display()))?;
                 (Some(Arc::new(file)), true)
             }

@@ -116,6 +116,10 @@ impl DeviceLoop {
 
     /// Answer the commands whose I/O finished.
     fn reap(&mut self) -> Result<(), DeviceError> {
+        if self.in_flight.is_empty() {
+            // Only a sealed command still in flight can finish.
+            return Ok(());
+        }
         let Some(engine) = self.engine.clone() else { return Ok(()) };
         for (token, failure) in engine.reap() {
             let Some(done) = self.in_flight.remove(&token) else { continue };
@@ -315,6 +319,12 @@ impl DeviceLoop {
                     Err(e) => return Err(DeviceError::Poll(e)),
                 }
                 let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+                if io_fd.is_some()
+                    && ready(&fds[2])
+                    && let Some(engine) = &self.engine
+                {
+                    engine.clear_events();
+                }
                 (ready(&fds[0]), ready(&fds[1]))
             };
             if control_ready || self.control_pending.load(Ordering::Acquire) {

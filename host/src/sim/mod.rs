@@ -350,8 +350,12 @@ impl SimKernel {
                 self.free_blocks.insert(at, b);
             }
         } else {
-            self.free_blocks.extend(blocks);
-            self.free_blocks.sort_unstable_by(|a, b| b.cmp(a));
+            // Kept in descending order (the lowest block is allocated
+            // first); an insertion each, not a sort per completion.
+            for b in blocks {
+                let at = self.free_blocks.partition_point(|&x| x > b);
+                self.free_blocks.insert(at, b);
+            }
         }
     }
 
