@@ -14,8 +14,10 @@
 #      library of examples/vtl.toml with mtx, mt-st, tar, dd, sg3_utils and
 #      Bacula's btape, an optical drive with mount, eject, sg3_utils,
 #      dvd+rw-mediainfo, xorriso, cdrskin, wodim, cd-info and DVD+R burns by
-#      growisofs and xorriso, then the side-by-side throughput run against
-#      tcmu-runner.
+#      growisofs and xorriso; then, in a second boot, the side-by-side
+#      throughput run against tcmu-runner and the latency suite (a dm-delay
+#      device behind iblock, tcmu-wasm with direct = true, and tcmu-runner;
+#      fio with verified data; the figures are reported, not judged).
 # Set TCMU_WASM_SKIP_VM=1 to skip step 3 (e.g. on a laptop without qemu),
 # TCMU_WASM_SKIP_LINT=1 to skip step 0.
 set -euo pipefail
@@ -56,4 +58,4 @@ fi
 # library's suite takes about 15 minutes under emulation, amtapetype 6 of
 # them; the optical suite about one).
 tests/vm/run.sh --suite tcmu-wasm+vtl+optical --iscsi --timeout 2400
-tests/vm/run.sh --suite compare
+tests/vm/run.sh --suite compare+latency --timeout 1800

@@ -30,13 +30,17 @@ Suites (one VM boot each, in order): baseline (Debian's tcmu-runner, qcow
   handler on a raw image), tcmu-wasm (tcmu-wasm serve --config FILE),
   vtl (the tape library of examples/vtl.toml with mtx, mt-st, tar, btape,
   amtapetype), optical (a DVD drive with mount, eject, sg3_utils,
-  dvd+rw-mediainfo, xorriso, cdrskin, wodim, cd-info, growisofs), compare (benchmark), exec (--exec CMD: the prelude, then
-  CMD). "a+b" runs suites a and b in one boot.
+  dvd+rw-mediainfo, xorriso, cdrskin, wodim, cd-info, growisofs), compare (benchmark),
+  latency (iblock vs tcmu-runner vs tcmu-wasm on a dm-delay RAM disk; give it
+  --timeout 1800), exec (--exec CMD: the prelude, then CMD). "a+b" runs
+  suites a and b in one boot.
 Environment: VM_SUITES (comma list), VM_ISCSI=1, VM_ISCSI_TESTS (default
   SCSI), VM_TIMEOUT, VM_INSTALL=0, VM_VERBOSE=1, VM_MEM, VM_SMP, VM_WORK,
   KERNEL_PKG, TCMU_WASM_BIN, TCMU_WASM_CONFIG, TCMU_WASM_ARGS, TCMU_WASM_WAIT,
   TCMU_WASM_PRECREATE, TCMU_WASM_SIGTERM, VM_DISK_SIZE, VM_SEQ_MB,
-  VM_RAND_SECS, VM_QUICK=1 (skip the throughput measurement and amtapetype), RUST_LOG.
+  VM_RAND_SECS, VM_QUICK=1 (skip the throughput measurement and amtapetype),
+  VM_COMPARE_ROUNDS, VM_LAT_SIZE, VM_LAT_DELAY_MS, VM_LAT_SECS, VM_LAT_VERIFY_MB,
+  VM_LAT_RUNNER=0, VM_LAT_ENFORCE=1, RUST_LOG.
 EOF
 }
 
@@ -76,6 +80,10 @@ done
 if [ -z "$TIMEOUT" ]; then
     # Per boot.  The iSCSI conformance run alone takes 2-4 min under TCG.
     if [ "$ISCSI" = 1 ]; then TIMEOUT=1200; else TIMEOUT=600; fi
+    # The latency suite: some 25 fio runs on four sides, tcmu-wasm's start.
+    case " ${SUITES[*]//+/ } " in
+        *" latency "*) [ "$TIMEOUT" -ge 1800 ] || TIMEOUT=1800 ;;
+    esac
 fi
 
 log() { printf '[vm %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -86,7 +94,8 @@ die() { log "error: $*"; exit 2; }
 # ---------------------------------------------------------------- 1. tools --
 PKGS=(qemu-system-x86 busybox-static cpio kmod sg3-utils lsscsi libiscsi-bin
       e2fsprogs tcmu-runner fio mt-st mtx bacula-sd amanda-server libencode-locale-perl
-      xorriso growisofs dvd+rw-tools wodim cdrskin libcdio-utils genisoimage eject)
+      xorriso growisofs dvd+rw-tools wodim cdrskin libcdio-utils genisoimage eject
+      dmsetup)
 install_tools() {
     local missing=() p
     for p in "${PKGS[@]}"; do
@@ -139,14 +148,17 @@ VMLINUZ=$KROOT/boot/vmlinuz-$KVER
 # ------------------------------------------------------------ 3. initramfs --
 # Modules the guest needs, with their dependency closure.  (LIO's own
 # backstores are there because target_core_mod asks for them when configfs
-# is first used, and fileio makes a kernel-only reference point.)  The boot subset
+# is first used, and fileio makes a kernel-only reference point.  brd,
+# dm_mod, dm_delay (and loop, its fallback) make the latency suite's slow
+# device; all four are modules in Debian's kernel.)  The boot subset
 # (virtio transport, 9p, overlay) is loaded by /init with insmod in
 # dependency order; the whole closure is copied into the guest's
 # /lib/modules so that modprobe works after switch_root.
 ALL_MODS=(configfs uio target_core_mod target_core_user tcm_loop iscsi_target_mod
           scsi_mod sd_mod sg st sr_mod ch isofs virtio_pci 9pnet_virtio 9p overlay
           crc32c_generic crc32c_intel ext4
-          target_core_file target_core_iblock target_core_pscsi)
+          target_core_file target_core_iblock target_core_pscsi
+          brd dm_mod dm_delay loop)
 BOOT_MODS=(virtio_pci 9pnet_virtio 9p overlay)
 
 # Print the .ko paths (relative to lib/modules/KVER) that MOD needs, in load
@@ -232,7 +244,9 @@ run_suite() {
         local v
         for v in TCMU_WASM_BIN TCMU_WASM_CONFIG TCMU_WASM_ARGS TCMU_WASM_WAIT \
                  TCMU_WASM_PRECREATE TCMU_WASM_SIGTERM VM_EXEC VTL_CONFIG VTL_ONLY \
-                 VM_DISK_SIZE VM_SEQ_MB VM_RAND_SECS VM_QUICK RUST_LOG RUST_BACKTRACE; do
+                 VM_DISK_SIZE VM_SEQ_MB VM_RAND_SECS VM_QUICK VM_COMPARE_ROUNDS \
+                 VM_LAT_SIZE VM_LAT_DELAY_MS VM_LAT_SECS VM_LAT_VERIFY_MB VM_LAT_RUNNER \
+                 VM_LAT_ENFORCE RUST_LOG RUST_BACKTRACE; do
             [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
         done
     } >"$rdir/job.env"

@@ -24,12 +24,31 @@ lio_user_create() {
     echo "$d"
 }
 
+# lio_user_delete BACKSTORE_DIR: rmdir the backstore, and its HBA if empty.
+# (Nothing in it is specific to user backstores: it deletes any kind.)
 lio_user_delete() {
     local d=$1
     [ -d "$d" ] || return 0
     rmdir "$d" || return 1
     rmdir "$(dirname "$d")" 2>/dev/null || true
 }
+
+# lio_iblock_create HBA_INDEX NAME BLOCK_DEVICE
+# LIO's in-kernel block backstore: creates and enables core/iblock_HBA/NAME
+# on BLOCK_DEVICE (which it opens exclusively), with a unit serial; prints
+# its configfs path.  Delete it with lio_iblock_delete.
+lio_iblock_create() {
+    local hba=$1 name=$2 bdev=$3 d
+    d=$CFS/core/iblock_$hba/$name
+    mkdir -p "$d" || return 1
+    echo "udev_path=$bdev" >"$d/control" || return 1
+    # Informational (what targetcli shows); the control string is what counts.
+    echo "$bdev" >"$d/udev_path" 2>/dev/null
+    echo 1 >"$d/enable" || return 1
+    cat /proc/sys/kernel/random/uuid >"$d/wwn/vpd_unit_serial" || return 1
+    echo "$d"
+}
+lio_iblock_delete() { lio_user_delete "$@"; }
 
 # lio_loop_export BACKSTORE_DIR [LUN]: tcm_loop target, nexus, LUN -> prints
 # the target WWN.
