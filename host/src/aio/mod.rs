@@ -424,9 +424,17 @@ impl IoEngine {
     /// Collect the commands whose I/O finished (no waiting, no syscall:
     /// the completion queue is shared memory).
     pub fn reap(&self) -> Vec<(Token, Option<IoFailure>)> {
+        let mut done = Vec::new();
+        self.reap_into(&mut done);
+        done
+    }
+
+    /// [`IoEngine::reap`] into `done` (appended; both vectors keep their
+    /// capacity, so a device loop reaping in a loop allocates nothing).
+    pub fn reap_into(&self, done: &mut Vec<(Token, Option<IoFailure>)>) {
         let mut inner = self.lock();
         inner.process_completions();
-        std::mem::take(&mut inner.finished)
+        done.append(&mut inner.finished);
     }
 
     /// Wait until no unfinished operation conflicts with a `kind` access

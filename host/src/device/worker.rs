@@ -73,6 +73,8 @@ pub struct DeviceLoop {
     /// Commands waiting for their I/O, by engine token.
     in_flight: HashMap<Token, InFlight>,
     max_in_flight: usize,
+    /// Reaped commands, reused between reaps.
+    reaped: Vec<(Token, Option<IoFailure>)>,
     /// Completions written since the kernel was last told.
     unnotified: u32,
     notified_tail: u32,
@@ -121,7 +123,9 @@ impl DeviceLoop {
             return Ok(());
         }
         let Some(engine) = self.engine.clone() else { return Ok(()) };
-        for (token, failure) in engine.reap() {
+        let mut reaped = std::mem::take(&mut self.reaped);
+        engine.reap_into(&mut reaped);
+        for (token, failure) in reaped.drain(..) {
             let Some(done) = self.in_flight.remove(&token) else { continue };
             let response = match failure {
                 Some(failure) => self.io_failed(&done.cmd, failure),
@@ -129,6 +133,7 @@ impl DeviceLoop {
             };
             self.finish(done.cmd, response, done.started)?;
         }
+        self.reaped = reaped;
         Ok(())
     }
 
@@ -401,6 +406,7 @@ impl DeviceHandle {
                     engine,
                     in_flight: HashMap::new(),
                     max_in_flight,
+                    reaped: Vec::new(),
                     unnotified: 0,
                     notified_tail,
                 };

@@ -130,6 +130,9 @@ pub struct SandboxedDevice {
     /// The store's I/O queue; it outlives instances, so a reload or a
     /// rebuild never loses a transfer in flight.
     engine: Option<Arc<IoEngine>>,
+    /// The CDB buffer handed to `handle`, kept between commands so that
+    /// copying a CDB allocates nothing.
+    cdb_scratch: Vec<u8>,
 }
 
 impl SandboxedDevice {
@@ -152,6 +155,7 @@ impl SandboxedDevice {
             fence,
             medium: None,
             host_log,
+            cdb_scratch: Vec::with_capacity(32),
         };
         let (live, snapshot) = dev.start(&dev.code.clone(), None, StatePolicy::Require)?;
         dev.live = Some(live);
@@ -416,16 +420,24 @@ impl Backend for SandboxedDevice {
     fn handle(&mut self, cmd: &CommandEntry) -> Response {
         let (budget, slice) = (self.spec.limits.command_budget, self.spec.limits.slice);
         let engine = self.engine.clone();
+        let mut cdb = std::mem::take(&mut self.cdb_scratch);
+        cdb.clear();
+        cdb.extend_from_slice(&cmd.cdb);
         let live = match self.admit() {
             Ok(live) => live,
-            Err((key, asc, ascq)) => return Response::check_condition(key, asc, ascq),
+            Err((key, asc, ascq)) => {
+                self.cdb_scratch = cdb;
+                return Response::check_condition(key, asc, ascq);
+            }
         };
         let io = CommandIo::new(cmd, engine);
-        let wit_cmd =
-            types::Command { cdb: cmd.cdb.clone(), data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
+        let wit_cmd = types::Command { cdb, data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
         let data_in_room = io.data_in_len();
         live.store.data_mut().io = Some(io);
         let result = live.call(budget, slice, |store, x| x.device.call_handle(store, &wit_cmd));
+        self.cdb_scratch = wit_cmd.cdb;
+        // (`faulted` below is what drops an instance; the call does not.)
+        let live = self.live.as_mut().expect("admitted above");
         let io = live.store.data_mut().io.take();
         match result {
             Ok(done) => {
