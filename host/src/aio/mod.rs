@@ -322,19 +322,29 @@ impl IoEngine {
             // Nothing to move (the range was checked by the caller).
             return Ok(());
         }
-        let mut iovecs = match buffer {
-            Some((buf, at)) => IoVecs(buf.iovecs(at.into(), len)?),
-            None => IoVecs(Vec::new()),
+        let iovecs_of = |buffer: Option<(&DataBuffer, u32)>| -> Result<IoVecs, StoreError> {
+            Ok(IoVecs(match buffer {
+                Some((buf, at)) => buf.iovecs(at.into(), len)?,
+                None => Vec::new(),
+            }))
         };
         let direct = file.direct();
         // O_DIRECT cannot take a transfer that breaks the device's
         // alignment (a handler may pass any offsets): such a one runs now,
         // through the store's bounce buffer, as a synchronous call would.
-        let bounced = kind != OpKind::Flush
-            && direct.is_some_and(|a| {
-                !offset.is_multiple_of(a.offset)
-                    || !iovecs.0.iter().all(|v| a.allows(v.iov_base as usize, v.iov_len as u64, 0))
-            });
+        // (The iovecs are built only where they are used: a direct store's
+        // check, or io_uring below.)
+        let mut direct_iovecs = None;
+        let bounced = match direct {
+            Some(a) if kind != OpKind::Flush => {
+                let iovecs = iovecs_of(buffer)?;
+                let aligned = offset.is_multiple_of(a.offset)
+                    && iovecs.0.iter().all(|v| a.allows(v.iov_base as usize, v.iov_len as u64, 0));
+                direct_iovecs = Some(iovecs);
+                !aligned
+            }
+            _ => false,
+        };
         let mut inner = self.lock();
         let Some(token) = inner.current else {
             // Outside a command: nothing to answer later, so run it now.
@@ -359,6 +369,10 @@ impl IoEngine {
                 other => Err(other),
             });
         }
+        let mut iovecs = match direct_iovecs {
+            Some(iovecs) => iovecs,
+            None => iovecs_of(buffer)?,
+        };
         let buffer_offset = buffer.map_or(0, |b| u64::from(b.1));
         // The fast path: where nothing unfinished conflicts, try the
         // transfer at once without blocking (RWF_NOWAIT). Page-cached data
