@@ -24,7 +24,7 @@ const SECTOR: usize = 512;
 /// io_uring only: every transfer goes through the queue (no RWF_NOWAIT
 /// shortcut), so the ordering rules are what keeps the data right.
 fn uring() -> IoSettings {
-    IoSettings { mode: IoMode::Uring, max_in_flight: 64, nowait_first: false }
+    IoSettings { mode: IoMode::Uring, max_in_flight: 64, nowait_first: false, ..IoSettings::default() }
 }
 
 fn sim() -> SimConfig {
@@ -33,11 +33,16 @@ fn sim() -> SimConfig {
 
 /// The file disk, natively linked, over `backing`, its transfers queued.
 fn start(backing: Arc<BackingFile>, settings: IoSettings) -> SimDevice {
-    SimDevice::start(sim(), "fly0", move || -> anyhow::Result<Box<dyn Backend>> {
+    start_named("fly0", backing, settings)
+}
+
+/// [`start`] with the device (and its thread, `dev-<name>`) named `name`.
+fn start_named(name: &'static str, backing: Arc<BackingFile>, settings: IoSettings) -> SimDevice {
+    SimDevice::start(sim(), name, move || -> anyhow::Result<Box<dyn Backend>> {
         Ok(Box::new(
             NativeDevice::<tcmu_handler_file::FileDisk>::open(
-                "serial=fly0",
-                &tcmu_guest_sdk::DeviceIdentity::from_name("fly0"),
+                &format!("serial={name}"),
+                &tcmu_guest_sdk::DeviceIdentity::from_name(name),
                 Some(backing),
                 settings,
             )
@@ -381,6 +386,53 @@ proptest! {
     fn direct_io_matches_the_model_too(ops in proptest::collection::vec(op_strategy(), 1..120)) {
         run_stream_on(ops, IoSettings { nowait_first: true, ..uring() }, OpenFlags { read_only: false, direct: true })?;
     }
+
+    /// And with the device thread busy-polling (`busy_poll_us`): it takes
+    /// entries and completions found while spinning, not only on a wake-up.
+    #[test]
+    fn busy_polling_matches_the_model_too(ops in proptest::collection::vec(op_strategy(), 1..120)) {
+        run_stream(ops, IoSettings { nowait_first: true, busy_poll: Duration::from_micros(500), ..uring() })?;
+    }
+}
+
+/// CPU time thread `dev-<name>` of this process has run (schedstat), or
+/// `None` where /proc does not say.
+fn device_thread_cpu(name: &str) -> Option<Duration> {
+    let comm = format!("dev-{name}");
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        if std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim_end() == comm) {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            return stat.split_whitespace().next()?.parse().ok().map(Duration::from_nanos);
+        }
+    }
+    None
+}
+
+/// A busy-polling device serves as before, spins only for its window once
+/// the ring runs dry (then sleeps: an idle device costs no CPU), and a
+/// stop reaches it at once.
+#[test]
+fn a_busy_polling_device_sleeps_once_its_window_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let backing = Arc::new(BackingFile::open(&dir.path().join("p.img"), DISK, false).unwrap());
+    let settings = IoSettings { busy_poll: Duration::from_millis(2), ..uring() };
+    let mut dev = start_named("spin0", backing, settings);
+    for i in 0..32u64 {
+        let data = pattern(8 * SECTOR, i as u8);
+        let w = dev.kernel.execute(&rw16(true, i * 8, 8), &data, 0, Duration::from_secs(10)).unwrap();
+        assert_eq!(w.status, 0);
+        let r = dev.kernel.execute(&rw16(false, i * 8, 8), &[], 8 * SECTOR as u32, Duration::from_secs(10)).unwrap();
+        assert_eq!((r.status, &r.data_in), (0, &data), "block {i} read back wrong");
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let Some(before) = device_thread_cpu("spin0") else { return };
+    std::thread::sleep(Duration::from_millis(400));
+    let idle = device_thread_cpu("spin0").unwrap() - before;
+    assert!(idle < Duration::from_millis(100), "an idle busy-polling device ran {idle:?} of 400 ms");
+    let stopping = Instant::now();
+    let (_, handle) = dev.split();
+    handle.stop(Duration::from_secs(5)).unwrap();
+    assert!(stopping.elapsed() < Duration::from_secs(2), "stop took {:?}", stopping.elapsed());
 }
 
 /// A hot reload, an operator reset (the instance rebuilt, as after a

@@ -536,6 +536,10 @@ mod dev {
         /// uring, or blocking (one command at a time, the pre-0.3 data path).
         #[arg(long, value_enum, default_value = "auto")]
         io: tcmu_wasm::aio::IoMode,
+        /// Spin up to this many microseconds for work before the device
+        /// thread sleeps, as `busy_poll_us` does (0: never).
+        #[arg(long, default_value_t = 0)]
+        busy_poll_us: u64,
         /// Serve this existing file or block device instead of a temporary
         /// file. Write patterns OVERWRITE it; read patterns open it read-only.
         #[arg(long)]
@@ -709,7 +713,11 @@ mod dev {
             iodepth: args.iodepth,
             config: args.handler.config.clone(),
             dir: args.dir.clone().unwrap_or_else(std::env::temp_dir),
-            io: tcmu_wasm::aio::IoSettings { mode: args.io, ..Default::default() },
+            io: tcmu_wasm::aio::IoSettings {
+                mode: args.io,
+                busy_poll: Duration::from_micros(args.busy_poll_us),
+                ..Default::default()
+            },
             backing: args.backing.clone(),
             direct: args.direct,
             native: if args.handler.handler == "null" {

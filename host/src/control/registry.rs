@@ -410,6 +410,7 @@ impl Registry {
             io: crate::aio::IoSettings {
                 mode: cfg.io,
                 max_in_flight: cfg.max_in_flight.max(1) as usize,
+                busy_poll: std::time::Duration::from_micros(cfg.busy_poll_us.into()),
                 ..Default::default()
             },
         };

@@ -267,6 +267,13 @@ impl Ring {
         Ok(head)
     }
 
+    /// Whether the kernel produced entries not taken yet (one acquire
+    /// load; a corrupt head counts as news, for [`Ring::next_entry`] to
+    /// report).
+    pub fn has_new_entries(&self) -> bool {
+        !self.head().is_ok_and(|head| head == self.next)
+    }
+
     fn entry_addr(&self, ring_off: u32, field: usize) -> u64 {
         self.cmdr_off as u64 + ring_off as u64 + field as u64
     }
