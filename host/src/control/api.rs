@@ -209,6 +209,18 @@ pub enum ErrorKind {
     Failed,
 }
 
+/// Who made a device's kernel side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// The daemon: a `[[device]]` of its config, or `ctl add`.
+    #[default]
+    Daemon,
+    /// Somebody else, through configfs (targetcli, rtslib): the daemon
+    /// serves it but never removes its backstore.
+    Kernel,
+}
+
 /// One device in `status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceStatus {
@@ -229,6 +241,10 @@ pub struct DeviceStatus {
     pub reason: Option<String>,
     /// How it is exported.
     pub export: String,
+    /// Who made its kernel side (`kernel`: through configfs; its creator
+    /// exports and removes it).
+    #[serde(default)]
+    pub origin: Origin,
     /// Its size in bytes.
     pub size: u64,
     /// The unit serial the host assigned.

@@ -15,6 +15,9 @@
 //! [metrics]                # optional: Prometheus text over HTTP, off by default
 //! listen = "127.0.0.1:9725"
 //!
+//! [kernel_devices]         # backstores others create through configfs (docs/targetcli.md)
+//! allow_backing = ["/var/lib/tcmu-wasm/images"]  # the only host paths they may name
+//!
 //! [[device]]
 //! name = "disk0"
 //! handler = "file"         # a built handler's name, or a path to a .wasm
@@ -69,6 +72,30 @@ pub struct ServeConfig {
     /// Tape libraries over some of the devices.
     #[serde(rename = "library", default)]
     pub libraries: Vec<LibraryConfig>,
+    /// Devices others create through configfs (targetcli, rtslib).
+    #[serde(default)]
+    pub kernel_devices: KernelDeviceSettings,
+}
+
+/// Kernel-first devices: user backstores created by anyone with
+/// `dev_config = wasm/<handler>/<backing>[;option...]` (targetcli,
+/// `targetctl restore`, raw configfs), served if the handler is installed
+/// and the config is valid (docs/targetcli.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KernelDeviceSettings {
+    /// Serve them at all (default on). Off, every such `enable` fails.
+    pub enabled: bool,
+    /// Directories (or block devices) such a device's backing or medium may
+    /// name; nothing outside them is opened. Empty (the default): only
+    /// handlers without host files (a RAM disk, an empty drive).
+    pub allow_backing: Vec<PathBuf>,
+}
+
+impl Default for KernelDeviceSettings {
+    fn default() -> Self {
+        Self { enabled: true, allow_backing: Vec::new() }
+    }
 }
 
 /// One tape library: a changer device, its drives and its cartridges.
@@ -455,6 +482,13 @@ impl ServeConfig {
         for dir in &self.control.allow_paths {
             anyhow::ensure!(dir.is_absolute(), "control.allow_paths: {} must be absolute", dir.display());
         }
+        for dir in &self.kernel_devices.allow_backing {
+            anyhow::ensure!(
+                dir.is_absolute() && !has_dot_dot(dir),
+                "kernel_devices.allow_backing: {} must be absolute, without '..'",
+                dir.display()
+            );
+        }
         self.metrics.address()?;
         if let Some(id) = &self.daemon.instance_id {
             anyhow::ensure!(!id.trim().is_empty() && id.len() <= 256, "daemon.instance_id must be 1-256 characters");
@@ -464,6 +498,12 @@ impl ServeConfig {
 }
 
 impl DeviceConfig {
+    /// Device `name` served by `handler`, every optional key at its default.
+    pub fn with_defaults(name: &str, handler: &str, export: Export) -> Self {
+        serde_json::from_value(serde_json::json!({ "name": name, "handler": handler, "export": export }))
+            .expect("a device's optional keys all have defaults")
+    }
+
     /// A device on a block device may leave `size` out: it is then the
     /// device's whole size.
     pub fn size_from_block_device(&mut self) -> anyhow::Result<()> {
@@ -601,6 +641,26 @@ impl DeviceConfig {
 /// `path` with its longest existing prefix canonicalized (symlinks, `.`,
 /// `..` resolved) and the rest appended as written.
 pub fn normalize(path: &Path) -> PathBuf {
+    normalize_existing_part(path)
+}
+
+/// Whether `path` has a `..` component.
+pub fn has_dot_dot(path: &Path) -> bool {
+    path.components().any(|c| c == std::path::Component::ParentDir)
+}
+
+/// Whether `path` is (once normalized) one of `allowed` or under one of
+/// them. A relative path, or one with `..` (which [`normalize`] cannot
+/// resolve past a part that does not exist yet), is never allowed.
+pub fn is_within(path: &Path, allowed: &[PathBuf]) -> bool {
+    if !path.is_absolute() || has_dot_dot(path) {
+        return false;
+    }
+    let resolved = normalize(path);
+    allowed.iter().any(|dir| resolved.starts_with(normalize(dir)))
+}
+
+fn normalize_existing_part(path: &Path) -> PathBuf {
     let mut existing = path.to_path_buf();
     let mut rest = Vec::new();
     loop {
@@ -621,6 +681,22 @@ pub fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_paths_cannot_be_escaped_with_dot_dot_or_a_missing_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let allowed = vec![dir.path().join("srv")];
+        std::fs::create_dir(&allowed[0]).unwrap();
+        assert!(is_within(&allowed[0].join("a.img"), &allowed));
+        assert!(is_within(&allowed[0].join("new/deeper/a.img"), &allowed));
+        // `missing/..` cannot be resolved by canonicalize; it must not pass as
+        // a path under the directory.
+        assert!(!is_within(&allowed[0].join("missing/../../../etc/shadow"), &allowed));
+        assert!(!is_within(&allowed[0].join("../x.img"), &allowed));
+        assert!(!is_within(std::path::Path::new("srv/a.img"), &allowed));
+        assert!(!is_within(&dir.path().join("srv2/a.img"), &allowed), "a sibling sharing the prefix");
+        assert!(!is_within(std::path::Path::new("/etc/shadow"), &[]));
+    }
 
     #[test]
     fn every_example_config_parses() {

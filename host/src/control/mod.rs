@@ -18,6 +18,7 @@ pub mod api;
 pub mod config;
 pub mod ctl;
 pub mod identity;
+pub mod kernel_devices;
 pub mod libraries;
 pub mod library;
 pub mod media;

@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::api::{DeviceStatus, ErrorKind, HandlerEntry, HandlersReport, ReloadResult, ReloadTarget, StatusReport};
+use super::api::{
+    DeviceStatus, ErrorKind, HandlerEntry, HandlersReport, Origin, ReloadResult, ReloadTarget, StatusReport,
+};
 use super::config::{DaemonSettings, DeviceConfig, normalize};
 use super::identity;
 use crate::backing::{BackingFile, OpenFlags};
@@ -93,6 +95,7 @@ enum Phase {
 /// One device.
 pub struct Slot {
     cfg: DeviceConfig,
+    origin: Origin,
     /// What its backing is, to refuse another device on it.
     backing_id: Option<super::config::BackingIdentity>,
     identity: DeviceIdentity,
@@ -122,6 +125,11 @@ impl Slot {
     /// The device's metrics.
     pub fn metrics(&self) -> &Arc<DeviceMetrics> {
         &self.metrics
+    }
+
+    /// Who made its kernel side.
+    pub fn origin(&self) -> Origin {
+        self.origin
     }
 
     /// The code it runs now.
@@ -309,7 +317,7 @@ impl Registry {
             .map_err(|e| OpError::new(ErrorKind::NotFound, format!("{e:#}")))?;
         let code = self.load_code(&path).map_err(OpError::failed)?;
         self.check_library_member(&cfg.name, &code)?;
-        let slot = self.insert(cfg, code)?;
+        let slot = self.insert(cfg, code, Origin::Daemon)?;
         let _op = slot.try_op()?;
         let started = Instant::now();
         let result = match self.platform.adopt(self, &slot.cfg) {
@@ -338,7 +346,50 @@ impl Registry {
         }
     }
 
-    fn insert(&self, cfg: DeviceConfig, code: Arc<HandlerCode>) -> OpResult<Arc<Slot>> {
+    /// Serve a device somebody else created through configfs (see
+    /// `kernel_devices`): check it, load its installed handler, and run
+    /// `attach`, which must attach its ring. Nothing is left behind when
+    /// this fails; the kernel side is never touched.
+    pub fn add_kernel_device(
+        &self,
+        cfg: DeviceConfig,
+        attach: impl FnOnce(&Registry, &DeviceConfig) -> anyhow::Result<()>,
+    ) -> OpResult<()> {
+        cfg.validate().map_err(|e| OpError::new(ErrorKind::BadRequest, format!("{e:#}")))?;
+        let path = handlers::resolve_in(&cfg.handler, &self.handler_dirs)
+            .map_err(|e| OpError::new(ErrorKind::NotFound, format!("{e:#}")))?;
+        let code = self.load_code(&path).map_err(OpError::failed)?;
+        self.check_library_member(&cfg.name, &code)?;
+        let slot = self.insert(cfg, code, Origin::Kernel)?;
+        let _op = slot.try_op()?;
+        match attach(self, &slot.cfg) {
+            Ok(()) if self.is_serving(&slot) => Ok(()),
+            outcome => {
+                self.detach(&slot.cfg.name);
+                self.map().remove(&slot.cfg.name);
+                self.prune_codes();
+                let reason = match outcome {
+                    Err(e) => format!("{e:#}"),
+                    Ok(()) => "the device did not come up".into(),
+                };
+                Err(OpError::new(ErrorKind::Failed, reason))
+            }
+        }
+    }
+
+    /// The kernel's REMOVED event: stop the device; forget it if it was
+    /// somebody else's (its backstore is gone, so is the device).
+    pub fn on_removed(&self, name: &str) {
+        self.detach(name);
+        let Some(slot) = self.slot(name) else { return };
+        if slot.origin == Origin::Kernel {
+            self.map().remove(name);
+            self.prune_codes();
+            tracing::info!(device = name, "device removed through configfs");
+        }
+    }
+
+    fn insert(&self, cfg: DeviceConfig, code: Arc<HandlerCode>, origin: Origin) -> OpResult<Arc<Slot>> {
         let mut map = self.map();
         if map.contains_key(&cfg.name) {
             return Err(OpError::new(ErrorKind::Conflict, format!("device {:?} exists already", cfg.name)));
@@ -350,6 +401,7 @@ impl Registry {
         }
         let identity = identity::device_identity(&self.instance_id, &cfg.name);
         let slot = Arc::new(Slot {
+            origin,
             identity,
             backing_id,
             metrics: Arc::default(),
@@ -477,6 +529,15 @@ impl Registry {
             return Ok(()); // only a record of a failed start
         }
         let slot = self.find(name)?;
+        if slot.origin == Origin::Kernel {
+            return Err(OpError::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "device {name:?} was created through configfs (targetcli, rtslib); remove its backstore there \
+                     and the daemon lets go of it"
+                ),
+            ));
+        }
         let _op = slot.try_op()?;
         slot.lock().phase = Phase::Stopping;
         let result = self.platform.destroy(self, &slot.cfg);
@@ -650,6 +711,7 @@ impl Registry {
                 state: "failed".into(),
                 reason: Some(why.clone()),
                 export: format!("{:?}", cfg.export).to_lowercase(),
+                origin: Origin::Daemon,
                 size: cfg.size.0,
                 serial: identity::device_identity(&self.instance_id, &cfg.name).serial,
                 can_roll_back: false,
@@ -689,6 +751,7 @@ impl Registry {
                     state: state.to_owned(),
                     reason,
                     export: format!("{:?}", slot.cfg.export).to_lowercase(),
+                    origin: slot.origin,
                     size: slot.cfg.size.0,
                     serial: slot.identity.serial.clone(),
                     can_roll_back: inner.previous.is_some(),

@@ -17,16 +17,18 @@ use anyhow::Context;
 use nix::sys::signal::{SigSet, Signal};
 
 use super::api::ReloadTarget;
-use super::config::{DeviceConfig, Export, ServeConfig};
+use super::config::{DeviceConfig, Export, KernelDeviceSettings, ServeConfig};
 use super::identity;
+use super::kernel_devices;
 use super::platform::{KernelPlatform, SUBTYPE, attach_announced};
-use super::registry::Registry;
+use super::registry::{Platform, Registry};
 use super::socket::ControlServer;
 use crate::backing::{BackingFile, OpenFlags};
 use crate::device::Backend;
 use crate::handlers;
-use crate::kernel::configfs;
+use crate::kernel::configfs::{self, Backstore};
 use crate::kernel::netlink::{self, DeviceEvent, EventKind};
+use crate::kernel::uio::{self, TcmuName};
 use crate::sandbox::{DeviceSpec, HandlerCode, Runtime, SandboxedDevice};
 
 /// Make sure LIO's configfs is there, loading the modules once if not.
@@ -50,18 +52,31 @@ fn preflight(cfg: &ServeConfig) -> anyhow::Result<()> {
 }
 
 /// Apply one kernel event; the status (0 or -errno) goes back to the kernel.
-fn on_event(registry: &Registry, event: &DeviceEvent) -> i32 {
+fn on_event(registry: &Registry, kernel_devices: &KernelDeviceSettings, event: &DeviceEvent) -> i32 {
     let name = event.device.device.as_str();
     match &event.kind {
-        EventKind::Added => match attach_announced(registry, name, event.minor) {
+        EventKind::Added if registry.slot(name).is_some() => match attach_announced(registry, name, event.minor) {
             Ok(()) => 0,
             Err(e) => {
                 tracing::error!(device = name, error = %e, "refusing the device");
                 -e.errno()
             }
         },
+        EventKind::Added => {
+            let minor = event.minor;
+            match serve_kernel_device(registry, kernel_devices, &event.device, |registry, _| {
+                Ok(attach_announced(registry, name, minor)?)
+            }) {
+                Ok(()) => 0,
+                Err(e) => {
+                    tracing::error!(device = name, dev_config = %format!("{}/{}", event.device.subtype, event.device.cfg),
+                        error = %e, "refusing the device created through configfs");
+                    -e.errno
+                }
+            }
+        }
         EventKind::Removed => {
-            registry.detach(name);
+            registry.on_removed(name);
             0
         }
         EventKind::Reconfig { dev_size, dev_config, write_cache } => {
@@ -75,6 +90,40 @@ fn on_event(registry: &Registry, event: &DeviceEvent) -> i32 {
                     tracing::error!(device = name, error = %e, "reconfiguration failed");
                     -e.errno()
                 }
+            }
+        }
+    }
+}
+
+/// A device somebody created through configfs: its size from configfs,
+/// the rest from its `dev_config` (see `kernel_devices`).
+fn serve_kernel_device(
+    registry: &Registry,
+    settings: &KernelDeviceSettings,
+    name: &TcmuName,
+    attach: impl FnOnce(&Registry, &DeviceConfig) -> anyhow::Result<()>,
+) -> Result<(), kernel_devices::Refused> {
+    let size = Backstore::at(name.hba, &name.device)
+        .dev_size()
+        .map_err(|e| kernel_devices::Refused { message: format!("{e:#}"), errno: nix::libc::EIO })?;
+    kernel_devices::serve(registry, settings, name, size, attach)
+}
+
+/// Take over the configfs-created devices a predecessor served (they stay
+/// in the kernel across a restart, their commands waiting).
+fn adopt_kernel_devices(registry: &Registry, platform: &KernelPlatform, settings: &KernelDeviceSettings) {
+    let Ok(existing) = uio::list() else { return };
+    for (_, name) in existing.into_iter().filter(|(_, n)| n.subtype == SUBTYPE) {
+        if registry.slot(&name.device).is_some() {
+            continue;
+        }
+        match serve_kernel_device(registry, settings, &name, |registry, cfg| match platform.adopt(registry, cfg)? {
+            true => Ok(()),
+            false => anyhow::bail!("the device went away"),
+        }) {
+            Ok(()) => tracing::info!(device = %name.device, "adopted a device created through configfs"),
+            Err(e) => {
+                tracing::error!(device = %name.device, error = %e, "not serving a device created through configfs")
             }
         }
     }
@@ -95,13 +144,13 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     preflight(&cfg)?;
 
     let platform = Arc::new(KernelPlatform::new(cfg.daemon.clone()));
-    let registry = Registry::new(runtime, cfg.daemon.clone(), platform);
+    let registry = Registry::new(runtime, cfg.daemon.clone(), platform.clone());
     if let Err(e) = configfs::reset_pending_netlink() {
         tracing::warn!(error = %e, "could not reset pending netlink requests");
     }
     let handler: netlink::EventHandler = {
-        let registry = registry.clone();
-        Arc::new(move |event| on_event(&registry, event))
+        let (registry, kernel_devices) = (registry.clone(), cfg.kernel_devices.clone());
+        Arc::new(move |event| on_event(&registry, &kernel_devices, event))
     };
     let _listener = netlink::Listener::start(SUBTYPE, handler, Duration::from_secs(cfg.daemon.event_timeout_secs))?;
     let _control = match cfg.control.enabled() {
@@ -121,6 +170,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let failed = bring_up(&registry, &cfg.devices);
+    adopt_kernel_devices(&registry, &platform, &cfg.kernel_devices);
     tracing::info!(
         devices = cfg.devices.len() - failed,
         failed,

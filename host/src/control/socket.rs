@@ -28,7 +28,7 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::unistd::{Gid, Group};
 
 use super::api::{self, ErrorKind, Op, PROTOCOL_VERSION, ReloadReport, Request, Response};
-use super::config::{ControlSettings, DeviceConfig, normalize};
+use super::config::{ControlSettings, DeviceConfig, is_within, normalize};
 use super::registry::Registry;
 
 /// Connections served at once.
@@ -281,8 +281,7 @@ fn check_path(server: &Server, caller: Caller, what: &str, path: &Path) -> Resul
         return Ok(());
     }
     let resolved = normalize(path);
-    let allowed = server.settings.allow_paths.iter().any(|dir| resolved.starts_with(normalize(dir)));
-    if allowed {
+    if is_within(path, &server.settings.allow_paths) {
         Ok(())
     } else {
         Err(Response::err(

@@ -106,6 +106,21 @@ impl Backstore {
         std::fs::read_to_string(self.dir.join("enable")).is_ok_and(|s| s.trim() == "1")
     }
 
+    /// Its size as the kernel has it (`attrib/dev_size`).
+    pub fn dev_size(&self) -> Result<u64> {
+        let path = self.dir.join("attrib/dev_size");
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigfsError {
+            op: "reading",
+            path: path.display().to_string(),
+            source,
+        })?;
+        text.trim().parse().map_err(|_| ConfigfsError {
+            op: "reading",
+            path: path.display().to_string(),
+            source: io::Error::new(io::ErrorKind::InvalidData, format!("dev_size {:?} is not a number", text.trim())),
+        })
+    }
+
     /// Create and configure a backstore, without enabling it.
     pub fn create(spec: &BackstoreSpec) -> Result<Self> {
         if spec.dev_config.contains(',') || spec.name.contains(['/', ',']) {

@@ -177,3 +177,78 @@ EOF
     out=$(NO_COLOR=1 "$TW_BIN" serve --config "$TW_DIR/config.toml" --check-config 2>&1) || fail "the suite's own config fails: $out"
     grep -q 'configuration OK' <<<"$out" || fail "no OK: $out"
 }
+
+# tw_kernel_devices BIN CFG: devices created through raw configfs writes (as
+# targetcli and `targetctl restore` make them) with dev_config
+# wasm/<handler>/<backing>[;option]...: a valid one is served and reports
+# the handler config's serial; ones with a backing outside
+# kernel_devices.allow_backing or an unknown handler fail their `enable`
+# write at once with nothing opened; `ctl remove` refuses one; a daemon
+# killed with SIGKILL and started again adopts it with its data; removing
+# the backstore through configfs makes the daemon forget it.
+# (CFG must list /tmp/kernel-devices in kernel_devices.allow_backing.)
+tw_kernel_devices() {
+    local bin=$1 cfg=$2 dir=/tmp/kernel-devices hba=7 bs wwn dev out log=$TW_DIR/daemon.kd-restarted.log
+    mkdir -p "$dir"
+    bs=$(lio_user_create $hba kd0 "wasm/file/$dir/kd0.img;config=serial=KD0SERIAL" 33554432) \
+        || fail "enabling a valid configfs-created device failed: $(tail -n 3 "$TW_DIR/daemon.log")"
+    wwn=$(lio_loop_export "$bs") || fail "exporting kd0 through tcm_loop failed"
+    dev=$(wait_disk kd0 60) || fail "no disk for kd0"
+    echo "kd0 -> $dev ($bs)"
+    [ "$(tw_vpd_serial "$dev")" = KD0SERIAL ] || fail "kd0 reports serial '$(tw_vpd_serial "$dev")', not its config's"
+    [ "$(stat -c %s "$dir/kd0.img")" = 33554432 ] || fail "kd0's backing is not 32 MiB"
+    c_dd_verify "$dev" 4096 64 21
+    head -c 262144 /dev/urandom >/tmp/kd0.pattern
+    dd if=/tmp/kd0.pattern of="$dev" bs=4096 seek=300 oflag=direct conv=fsync status=none || fail "writing kd0 failed"
+    [ "$(tw_status_py "[d['origin'] for d in r['devices'] if d['name'] == 'kd0'][0]")" = kernel ] \
+        || fail "ctl status does not show kd0 as created through configfs"
+    if out=$(tw_ctl remove kd0 2>&1); then fail "ctl remove took a configfs-created device: $out"; fi
+    grep -q configfs <<<"$out" || fail "ctl remove refused kd0 without saying why: $out"
+
+    # Refused: the enable write fails, quickly, and nothing is created.
+    local bad cfgs=("wasm/file//etc/kd1.img" "wasm/file/$dir/../kd1.img" "wasm/no-such-handler/$dir/kd1.img" "wasm/file/$dir/kd1.img;colour=red")
+    for bad in "${cfgs[@]}"; do
+        mkdir -p "$CFS/core/user_$hba/kd1"
+        echo "dev_config=$bad,dev_size=16777216" >"$CFS/core/user_$hba/kd1/control" || fail "writing control for $bad"
+        if timeout 60 sh -c "echo 1 >'$CFS/core/user_$hba/kd1/enable'" 2>/dev/null; then
+            fail "the kernel enabled a device with dev_config $bad"
+        fi
+        rmdir "$CFS/core/user_$hba/kd1" || fail "cannot remove the refused backstore ($bad)"
+        echo "refused: $bad"
+    done
+    [ ! -e /etc/kd1.img ] && [ ! -e "$dir/kd1.img" ] && [ ! -e /tmp/kd1.img ] || fail "a refused device's backing was created"
+    cat "$TW_DIR"/daemon*.log | grep -q 'outside kernel_devices.allow_backing' || fail "the log does not say why /etc was refused"
+    cat "$TW_DIR"/daemon*.log | grep -q 'no handler named "no-such-handler"' || fail "the log does not name the unknown handler"
+
+    # A restarted daemon adopts it; the data is still there.
+    kill -KILL "$TW_PID"
+    wait_for 10 pid_gone "$TW_PID" || fail "daemon survived SIGKILL"
+    NO_COLOR=1 "$bin" serve --config "$cfg" ${TCMU_WASM_ARGS:-} >"$log" 2>&1 &
+    vm_set TW_PID $!
+    wait_for 60 grep -q 'serving; SIGINT' "$log" || { tail -n 20 "$log"; fail "restarted daemon did not come up"; }
+    grep -q 'adopted a device created through configfs' "$log" || { tail -n 20 "$log"; fail "the restarted daemon did not adopt kd0"; }
+    dd if="$dev" of=/tmp/kd0.readback bs=4096 skip=300 count=64 iflag=direct status=none || fail "reading kd0 after the restart failed"
+    cmp /tmp/kd0.pattern /tmp/kd0.readback || fail "kd0 lost its data across the restart"
+    cmp -n 262144 /tmp/kd0.pattern <(dd if="$dir/kd0.img" bs=4096 skip=300 count=64 status=none) \
+        || fail "kd0's backing file does not hold what was written"
+    cat "$log" >>"$TW_DIR/daemon.log"
+
+    # Its creator removes it; the daemon lets go.
+    lio_loop_unexport "$wwn" || fail "unexporting kd0 failed"
+    lio_user_delete "$bs" || fail "removing kd0's backstore failed (the daemon did not answer REMOVED?)"
+    wait_for 10 sh -c "! NO_COLOR=1 RUST_LOG=warn '$TW_BIN' ctl status kd0 >/dev/null 2>&1" \
+        || fail "the daemon still lists kd0 after its backstore went"
+    [ -f "$dir/kd0.img" ] || fail "removing the device deleted its backing file"
+}
+
+# After a failed tw_kernel_devices: take down what it created.
+tw_kernel_devices_cleanup() {
+    local link bs
+    for link in "$CFS"/loopback/naa.*/tpgt_*/lun/lun_*/kd0; do
+        [ -L "$link" ] && lio_loop_unexport "$(echo "$link" | sed -n 's|.*/loopback/\([^/]*\)/.*|\1|p')"
+    done
+    for bs in "$CFS"/core/user_7/kd0 "$CFS"/core/user_7/kd1; do
+        [ -d "$bs" ] && lio_user_delete "$bs"
+    done
+    return 0
+}

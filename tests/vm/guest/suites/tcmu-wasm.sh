@@ -245,6 +245,10 @@ suite_main() {
         run_check tcmu_wasm.metrics_http tw_metrics_http
     fi
     run_check tcmu_wasm.ctl_add_remove tw_ctl_add_remove
+    if grep -q '^\[kernel_devices\]' "$cfg"; then
+        run_check tcmu_wasm.kernel_devices tw_kernel_devices "$bin" "$cfg" \
+            || tw_kernel_devices_cleanup >>"$VM_LOGS/force-cleanup.log" 2>&1
+    fi
     dev=${TW_DEV_1:-}
     if [ -n "$dev" ]; then
         run_check tcmu_wasm.reload_under_fio tw_reload_under_fio "${devs[0]}" "$dev"
