@@ -41,6 +41,11 @@ if [ "${TCMU_WASM_SKIP_LINT:-0}" != 1 ]; then
     cargo check -p tcmu-wasm --no-default-features --quiet
 fi
 
+# The D-Bus service's tests run a private dbus-daemon (Debian: dbus).
+if ! command -v dbus-daemon >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dbus >/dev/null
+fi
+
 # One build: the tests and the binary the later steps run share it (a later
 # `cargo run -p tcmu-wasm` would resolve other features and rebuild wasmtime).
 cargo build --workspace --release --all-targets

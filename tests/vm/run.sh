@@ -95,7 +95,7 @@ die() { log "error: $*"; exit 2; }
 PKGS=(qemu-system-x86 busybox-static cpio kmod sg3-utils lsscsi libiscsi-bin
       e2fsprogs tcmu-runner fio mt-st mtx bacula-sd amanda-server libencode-locale-perl
       xorriso growisofs dvd+rw-tools wodim cdrskin libcdio-utils genisoimage eject
-      dmsetup)
+      dmsetup dbus targetcli-fb python3-rtslib-fb python3-gi)
 install_tools() {
     local missing=() p
     for p in "${PKGS[@]}"; do

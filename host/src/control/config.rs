@@ -75,6 +75,26 @@ pub struct ServeConfig {
     /// Devices others create through configfs (targetcli, rtslib).
     #[serde(default)]
     pub kernel_devices: KernelDeviceSettings,
+    /// The D-Bus service targetcli asks (`org.kernel.TCMUService1`).
+    #[serde(default)]
+    pub dbus: DbusSettings,
+}
+
+/// `org.kernel.TCMUService1` (control/dbus.rs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DbusSettings {
+    /// Own the name where a system bus runs (default on; a machine without
+    /// a bus, or with tcmu-runner owning the name, serves on without it).
+    pub enabled: bool,
+    /// Another bus than the system bus (a D-Bus address; tests).
+    pub address: Option<String>,
+}
+
+impl Default for DbusSettings {
+    fn default() -> Self {
+        Self { enabled: true, address: None }
+    }
 }
 
 /// Kernel-first devices: user backstores created by anyone with

@@ -17,6 +17,7 @@
 pub mod api;
 pub mod config;
 pub mod ctl;
+pub mod dbus;
 pub mod identity;
 pub mod kernel_devices;
 pub mod libraries;

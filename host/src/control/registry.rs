@@ -261,6 +261,11 @@ impl Registry {
         self.map().keys().cloned().collect()
     }
 
+    /// Where handlers are found by name, in order.
+    pub fn handler_dirs(&self) -> &[PathBuf] {
+        &self.handler_dirs
+    }
+
     fn find(&self, name: &str) -> OpResult<Arc<Slot>> {
         self.slot(name).ok_or_else(|| OpError::new(ErrorKind::NotFound, format!("no device {name:?}")))
     }

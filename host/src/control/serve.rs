@@ -80,10 +80,13 @@ fn on_event(registry: &Registry, kernel_devices: &KernelDeviceSettings, event: &
             0
         }
         EventKind::Reconfig { dev_size, dev_config, write_cache } => {
-            if dev_config.is_some() {
+            let current = format!("{}/{}", event.device.subtype, event.device.cfg);
+            if dev_config.as_ref().is_some_and(|c| *c != current) {
                 tracing::error!(device = name, "changing dev_config of a running device is not supported");
                 return -nix::libc::EOPNOTSUPP;
             }
+            // (The same dev_config again is no change: `targetctl restore`
+            // writes every attribute back after `enable`.)
             match registry.on_reconfig(name, *write_cache, *dev_size) {
                 Ok(()) => 0,
                 Err(e) => {
@@ -157,6 +160,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         true => Some(ControlServer::start(&cfg.control, registry.clone())?),
         false => None,
     };
+    let _dbus = start_dbus(&registry, &cfg);
     if let Some(addr) = cfg.metrics.address()? {
         super::metrics_http::start(addr, registry.clone())?;
     }
@@ -196,6 +200,27 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     }
     registry.shutdown();
     Ok(())
+}
+
+/// The D-Bus service, where there is a bus and the name is free.
+fn start_dbus(registry: &Arc<Registry>, cfg: &ServeConfig) -> Option<super::dbus::Service> {
+    if !cfg.dbus.enabled {
+        return None;
+    }
+    if cfg.dbus.address.is_none() && !super::dbus::system_bus_present() {
+        tracing::info!("no system D-Bus: targetcli will not list user:wasm (devices it makes are still served)");
+        return None;
+    }
+    match super::dbus::start(registry.clone(), cfg.kernel_devices.clone(), cfg.dbus.address.as_deref()) {
+        Ok(service) => {
+            tracing::info!(name = super::dbus::BUS_NAME, "D-Bus service up: targetcli lists /backstores/user:wasm");
+            Some(service)
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "D-Bus service not started; serving without it");
+            None
+        }
+    }
 }
 
 /// Bring the configured devices up side by side, so one slow handler does

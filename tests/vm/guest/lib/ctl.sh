@@ -252,3 +252,96 @@ tw_kernel_devices_cleanup() {
     done
     return 0
 }
+
+# tw_system_bus: a system D-Bus in the guest with the shipped policy, so
+# that the daemon (started after it) owns org.kernel.TCMUService1.
+tw_system_bus() {
+    command -v dbus-daemon >/dev/null || { echo "no dbus-daemon"; return 1; }
+    mkdir -p /run/dbus /etc/dbus-1/system.d
+    cp "$VM_REPO/packaging/dbus/org.kernel.TCMUService1.conf" /etc/dbus-1/system.d/ || return 1
+    [ -s /etc/machine-id ] || dbus-uuidgen >/etc/machine-id
+    dbus-daemon --system --fork || return 1
+    wait_for 10 test -S /run/dbus/system_bus_socket || { echo "the system bus did not come up"; return 1; }
+    echo "system bus up"
+}
+
+# tw_restart_daemon BIN CFG LOG: SIGTERM the daemon, start BIN with CFG.
+tw_restart_daemon() {
+    local bin=$1 cfg=$2 log=$3
+    kill -TERM "$TW_PID"
+    wait_for 60 pid_gone "$TW_PID" || fail "daemon still running 60s after SIGTERM"
+    NO_COLOR=1 "$bin" serve --config "$cfg" >"$log" 2>&1 &
+    vm_set TW_PID $!
+    wait_for 60 grep -q 'serving; SIGINT' "$log" || { tail -n 20 "$log"; fail "the daemon did not come up with $cfg"; }
+}
+
+# tw_targetcli BIN CFG: targetcli manages tcmu-wasm devices through the
+# daemon's org.kernel.TCMUService1: `ls` shows /backstores/user:wasm,
+# `help create` its ConfigDesc, `create` refuses a cfgstring outside the
+# allow-list and makes a disk and an empty optical drive, `changemedium`
+# puts a disc in the drive that the initiator then reads, and `targetctl
+# save`, a daemon restart, `targetctl clear` and `targetctl restore` bring
+# the disk back with its data. Ends with the daemon on CFG again.
+tw_targetcli() {
+    local bin=$1 cfg=$2 dir=/tmp/kernel-devices out wwn dev sr save=/tmp/saveconfig.json
+    local mini=/tmp/kernel-only.toml log=$TW_DIR/daemon.targetcli.log
+    cat "$TW_DIR"/daemon*.log | grep -q 'D-Bus service up' \
+        || fail "the daemon did not own org.kernel.TCMUService1: $(cat "$TW_DIR"/daemon*.log | grep -m1 -i 'd-bus')"
+    mkdir -p "$dir"
+    out=$(targetcli ls /backstores 2>&1); echo "$out"
+    grep -q 'user:wasm' <<<"$out" || fail "targetcli lists no /backstores/user:wasm"
+    targetcli /backstores/user:wasm help create | grep -q 'handler: one of' || fail "help create does not show the ConfigDesc"
+    if out=$(targetcli /backstores/user:wasm create name=tcbad size=16M cfgstring=file//etc/tcbad.img 2>&1); then
+        fail "targetcli created a device whose backing is outside the allow-list: $out"
+    fi
+    grep -q 'allow_backing' <<<"$out" || fail "the refusal does not say why: $out"
+    targetcli /backstores/user:wasm create name=tc0 size=32M "cfgstring=file/$dir/tc0.img;config=serial=TC0" \
+        || fail "targetcli create of a disk failed"
+    targetcli /backstores/user:wasm create name=tcdvd size=1M cfgstring=optical/ || fail "targetcli create of a drive failed"
+    out=$(targetcli ls /backstores/user:wasm); echo "$out"
+    grep -q 'tc0' <<<"$out" && grep -q 'tcdvd' <<<"$out" || fail "targetcli ls does not show the new devices"
+    out=$(targetcli /loopback create) || fail "targetcli /loopback create failed"
+    wwn=$(grep -o 'naa\.[0-9a-f]*' <<<"$out" | head -n 1)
+    [ -n "$wwn" ] || fail "no WWN in: $out"
+    targetcli "/loopback/$wwn/luns" create /backstores/user:wasm/tc0 || fail "LUN for tc0"
+    targetcli "/loopback/$wwn/luns" create /backstores/user:wasm/tcdvd || fail "LUN for tcdvd"
+    dev=$(wait_disk tc0 60) || fail "no disk for tc0"
+    sr=$(wait_disk tcdvd 60) || fail "no device for tcdvd"
+    echo "tc0 -> $dev, tcdvd -> $sr"
+    [ "$(tw_vpd_serial "$dev")" = TC0 ] || fail "tc0 reports serial '$(tw_vpd_serial "$dev")'"
+    head -c 1048576 /dev/urandom >/tmp/tc0.pattern
+    dd if=/tmp/tc0.pattern of="$dev" bs=65536 seek=16 oflag=direct conv=fsync status=none || fail "writing tc0 failed"
+
+    # changemedium: a disc in the drive, read by the initiator.
+    mkdir -p /tmp/tcdisc && echo "disc for tcdvd $RANDOM" >/tmp/tcdisc/hello.txt
+    xorriso -as mkisofs -quiet -V TCDISC -o "$dir/disc.iso" /tmp/tcdisc || fail "cannot make an ISO"
+    out=$(targetcli /backstores/user:wasm changemedium tcdvd 1M "optical/$dir/disc.iso" 2>&1); echo "$out"
+    grep -qi 'medium changed' <<<"$out" || fail "changemedium failed: $out"
+    cmp <(dd if="$dir/disc.iso" bs=2048 skip=16 count=1 status=none) \
+        <(wait_for 30 sh -c "dd if='$sr' bs=2048 skip=16 count=1 status=none 2>/dev/null | grep -q TCDISC" \
+          && dd if="$sr" bs=2048 skip=16 count=1 status=none) || fail "the initiator does not read the new disc"
+    if out=$(targetcli /backstores/user:wasm changemedium tcdvd 1M optical//etc/passwd 2>&1); then
+        fail "changemedium loaded a file outside the allow-list: $out"
+    fi
+
+    # targetctl save; the daemon stops (keeping them) and comes back with no
+    # devices of its own; clear; restore: the disk is back with its data.
+    targetctl save "$save" || fail "targetctl save failed"
+    grep -q "wasm/file/$dir/tc0.img" "$save" || fail "the saved config has no tc0: $(grep -c config "$save")"
+    printf '[kernel_devices]\nallow_backing = ["%s"]\n' "$dir" >"$mini"
+    tw_restart_daemon "$bin" "$mini" "$log"
+    targetctl clear || fail "targetctl clear failed"
+    ! lio_find_backstore tc0 >/dev/null || fail "tc0 survived targetctl clear"
+    targetctl restore "$save" || fail "targetctl restore failed: $(tail -n 5 "$log")"
+    grep -q 'serving a device created through configfs device=tc0' "$log" || fail "the daemon did not serve the restored tc0"
+    dev=$(wait_disk tc0 60) || fail "no disk for the restored tc0"
+    cmp /tmp/tc0.pattern <(dd if="$dev" bs=65536 skip=16 count=16 iflag=direct status=none) \
+        || fail "the restored tc0 lost its data"
+    echo "restored tc0 -> $dev with its data"
+
+    # Their creator removes them; the daemon lets go; the suite's daemon returns.
+    targetctl clear || fail "the final targetctl clear failed"
+    wait_for 10 sh -c "! NO_COLOR=1 RUST_LOG=warn '$TW_BIN' ctl status tc0 >/dev/null 2>&1" || fail "the daemon still lists tc0"
+    tw_restart_daemon "$bin" "$cfg" "$TW_DIR/daemon.after-targetcli.log"
+    cat "$log" "$TW_DIR/daemon.after-targetcli.log" >>"$TW_DIR/daemon.log"
+}

@@ -206,6 +206,9 @@ suite_main() {
     TW_PID=
     TW_BIN=$bin
 
+    # A system bus first, so the daemon owns org.kernel.TCMUService1 (targetcli).
+    local bus=0
+    if grep -q '^\[kernel_devices\]' "$cfg" && run_check tcmu_wasm.system_bus tw_system_bus; then bus=1; fi
     run_check tcmu_wasm.start tw_start "$bin" "$cfg" || return
 
     while IFS=$'\t' read -r name size backing export_; do
@@ -270,6 +273,10 @@ suite_main() {
             run_check "client.$name.iscsi_login" c_iscsi_login "$url"
         fi
     done
+
+    if [ "$bus" = 1 ]; then
+        run_check tcmu_wasm.targetcli tw_targetcli "$bin" "$cfg"
+    fi
 
     if pid_alive "$TW_PID"; then
         check_pass tcmu_wasm.alive
