@@ -51,6 +51,25 @@ enum Command {
     /// Media images, offline.
     #[command(subcommand)]
     Media(MediaFileOp),
+    /// Write the man pages or shell completions (for packaging).
+    #[command(subcommand)]
+    Generate(GenerateOp),
+}
+
+#[derive(Debug, Subcommand)]
+enum GenerateOp {
+    /// Man pages (`tcmu-wasm.1` and one per subcommand, `tcmu-wasm-serve.1`...) into DIR.
+    Man {
+        /// Output directory (created if missing).
+        dir: PathBuf,
+    },
+    /// A completion script for SHELL into DIR (`tcmu-wasm.bash`, `_tcmu-wasm`, `tcmu-wasm.fish`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+        /// Output directory (created if missing).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,6 +334,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ctl(args) => run_ctl(args),
+        Command::Generate(op) => generate(op),
         Command::Media(MediaFileOp::Blank { image, size }) => {
             let capacity = match size {
                 Some(text) => tcmu_wasm::size::parse_size(&text).map_err(anyhow::Error::msg)?,
@@ -325,6 +345,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Man pages and completions come from the same clap definition as the
+/// parser, so they cannot drift from it.
+fn generate(op: GenerateOp) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    match op {
+        GenerateOp::Man { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(cmd, &dir).with_context(|| format!("writing man pages into {}", dir.display()))?;
+        }
+        GenerateOp::Completions { shell, dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let path = clap_complete::generate_to(shell, &mut cmd, "tcmu-wasm", &dir)
+                .with_context(|| format!("writing {shell} completions into {}", dir.display()))?;
+            println!("{}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_ctl(args: CtlArgs) -> anyhow::Result<ExitCode> {

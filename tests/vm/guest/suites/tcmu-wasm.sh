@@ -4,7 +4,8 @@
 # baseline run against each device exported through tcm_loop.
 #
 # Inputs (environment, passed through run.sh's job.env):
-#   TCMU_WASM_BIN       daemon binary (default $VM_REPO/target/release/tcmu-wasm)
+#   TCMU_WASM_BIN       daemon binary (default: scripts/install.sh into the
+#                       guest's /usr, then /usr/bin/tcmu-wasm)
 #   TCMU_WASM_CONFIG    config TOML (default guest/configs/loopback-file.toml)
 #   TCMU_WASM_ARGS      extra arguments after `serve --config FILE`
 #   TCMU_WASM_WAIT      seconds to wait for the disks (default 120)
@@ -199,8 +200,23 @@ tw_force_cleanup() {
     done < <(lio_user_backstores)
 }
 
+# tw_install: scripts/install.sh into the guest's /usr and /etc (the
+# overlay), so the suite runs the installed daemon from its FHS paths.
+tw_install() {
+    "$VM_REPO/scripts/install.sh" --no-build --prefix /usr --sysconfdir /etc || fail "install.sh failed"
+    [ -x /usr/bin/tcmu-wasm ] && [ -f /usr/lib/tcmu-wasm/handlers/file.wasm ] || fail "install.sh installed no daemon or handlers"
+    /usr/bin/tcmu-wasm handlers | grep -q '^file .*(/usr/lib/tcmu-wasm/handlers/file.wasm)' \
+        || fail "the installed daemon does not find the installed handlers: $(/usr/bin/tcmu-wasm handlers)"
+    man -w tcmu-wasm-serve >/dev/null 2>&1 || [ -f /usr/share/man/man1/tcmu-wasm-serve.1.gz ] || fail "no man page"
+}
+
 suite_main() {
-    local bin=${TCMU_WASM_BIN:-$VM_REPO/target/release/tcmu-wasm}
+    local bin=${TCMU_WASM_BIN:-}
+    if [ -z "$bin" ]; then
+        # The installed daemon, not target/ (TCMU_WASM_BIN overrides).
+        bin=/usr/bin/tcmu-wasm
+        run_check tcmu_wasm.install tw_install || bin=$VM_REPO/target/release/tcmu-wasm
+    fi
     local cfg=${TCMU_WASM_CONFIG:-$GUEST_DIR/configs/loopback-file.toml}
     local name size backing export_ i=0 devs=() prefix dev var pairs=()
     TW_PID=
