@@ -15,13 +15,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tcmu_wasm::control::config::{DaemonSettings, DeviceConfig, Export, KernelDeviceSettings};
+use tcmu_wasm::control::config::{DeviceConfig, Export, KernelDeviceSettings};
 use tcmu_wasm::control::dbus;
 use tcmu_wasm::control::registry::Registry;
-use tcmu_wasm::control::sim_platform::SimPlatform;
-use tcmu_wasm::handlers;
-use tcmu_wasm::sandbox::Runtime;
-use tcmu_wasm::sim::SimConfig;
+use tcmu_wasm_tests::sim_registry;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
 const POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/dbus/org.kernel.TCMUService1.conf");
@@ -105,18 +102,7 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let images = dir.path().join("images");
     std::fs::create_dir(&images).unwrap();
-    let runtime = Runtime::new(Some(dir.path().join("cache"))).unwrap();
-    let daemon = DaemonSettings {
-        instance_id: Some("dbus".into()),
-        state_dir: Some(dir.path().join("state")),
-        ..Default::default()
-    };
-    let registry = Registry::with_handler_dirs(
-        runtime,
-        daemon,
-        Arc::new(SimPlatform::new(SimConfig::default())),
-        vec![handlers::built("file").parent().unwrap().to_owned()],
-    );
+    let registry = sim_registry(dir.path(), "dbus");
     let settings = KernelDeviceSettings { enabled: true, allow_backing: vec![images.clone()] };
     Setup { _dir: dir, images, registry, settings }
 }

@@ -5,20 +5,16 @@
 //! left behind) otherwise, never removed by the daemon, forgotten when the
 //! kernel removes them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tcmu_wasm::control::api::{ErrorKind, Origin};
-use tcmu_wasm::control::config::{DaemonSettings, KernelDeviceSettings};
+use tcmu_wasm::control::config::KernelDeviceSettings;
 use tcmu_wasm::control::kernel_devices;
 use tcmu_wasm::control::registry::Registry;
-use tcmu_wasm::control::sim_platform::SimPlatform;
-use tcmu_wasm::handlers;
 use tcmu_wasm::kernel::uio::TcmuName;
 use tcmu_wasm::ring::Ring;
-use tcmu_wasm::sandbox::Runtime;
 use tcmu_wasm::sim::{SimConfig, SimKernel};
-use tcmu_wasm_tests::rw16;
+use tcmu_wasm_tests::{rw16, sim_registry};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -46,14 +42,7 @@ fn a_configfs_device_is_served_checked_and_left_to_its_creator() {
     let dir = tempfile::tempdir().unwrap();
     let images = dir.path().join("images");
     std::fs::create_dir(&images).unwrap();
-    let runtime = Runtime::new(Some(dir.path().join("cache"))).unwrap();
-    let settings = DaemonSettings { instance_id: Some("kd".into()), ..Default::default() };
-    let registry = Registry::with_handler_dirs(
-        runtime,
-        settings,
-        Arc::new(SimPlatform::new(SimConfig::default())),
-        vec![handlers::built("file").parent().unwrap().to_owned()],
-    );
+    let registry = sim_registry(dir.path(), "kd");
     let allow = KernelDeviceSettings { enabled: true, allow_backing: vec![images.clone()] };
 
     // Refused, each with its errno, and nothing registered.

@@ -50,21 +50,15 @@ fn handlers_under_the_prefix_are_found() {
     assert!(listing.contains(&*prefix.join("lib/tcmu-wasm/handlers/file.wasm").to_string_lossy()), "{listing}");
 }
 
-/// `scripts/install.sh` puts everything in its FHS place under a prefix;
-/// the installed binary finds the installed handlers and accepts the
-/// installed config; `systemd-analyze verify` passes on the unit (with the
-/// installed man pages it names); the completions parse.
-fn install_sh_lays_out_a_working_prefix() {
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = dir.path().join("usr");
-    let etc = dir.path().join("etc");
+/// `scripts/install.sh --no-build` into `prefix` and `etc`; it must succeed.
+fn run_install_sh(prefix: &Path, etc: &Path) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let out = Command::new("bash")
         .arg(repo.join("scripts/install.sh"))
         .args(["--no-build", "--prefix"])
-        .arg(&prefix)
+        .arg(prefix)
         .arg("--sysconfdir")
-        .arg(&etc)
+        .arg(etc)
         .output()
         .unwrap();
     assert!(
@@ -73,6 +67,17 @@ fn install_sh_lays_out_a_working_prefix() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `scripts/install.sh` puts everything in its FHS place under a prefix;
+/// the installed binary finds the installed handlers and accepts the
+/// installed config; `systemd-analyze verify` passes on the unit (with the
+/// installed man pages it names); the completions parse.
+fn install_sh_lays_out_a_working_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("usr");
+    let etc = dir.path().join("etc");
+    run_install_sh(&prefix, &etc);
     for file in [
         "bin/tcmu-wasm",
         "lib/tcmu-wasm/handlers/file.wasm",
@@ -116,15 +121,7 @@ fn install_sh_lays_out_a_working_prefix() {
 
     // Installing again keeps an edited config.
     std::fs::write(&config, "# mine\n").unwrap();
-    let again = Command::new("bash")
-        .arg(repo.join("scripts/install.sh"))
-        .args(["--no-build", "--prefix"])
-        .arg(&prefix)
-        .arg("--sysconfdir")
-        .arg(&etc)
-        .output()
-        .unwrap();
-    assert!(again.status.success());
+    run_install_sh(&prefix, &etc);
     assert_eq!(std::fs::read_to_string(&config).unwrap(), "# mine\n", "a reinstall overwrote the config");
 
     let bash = Command::new("bash")

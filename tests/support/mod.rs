@@ -2,7 +2,12 @@
 //! (READ(16)/WRITE(16)/TEST UNIT READY) to check the ring path byte for
 //! byte without any handler in the way.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+
+use tcmu_wasm::control::config::DaemonSettings;
+use tcmu_wasm::control::registry::Registry;
+use tcmu_wasm::control::sim_platform::SimPlatform;
 
 use tcmu_wasm::device::Backend;
 use tcmu_wasm::ring::{CommandEntry, Response, TmrEntry};
@@ -76,4 +81,20 @@ impl Backend for RamDisk {
     fn write_cache_changed(&mut self, _enabled: bool) {}
 
     fn close(&mut self) {}
+}
+
+/// A registry whose devices get simulated kernels and whose handlers are
+/// the built ones, found by name; its code cache and state live under
+/// `dir`, identities derive from `instance`.
+pub fn sim_registry(dir: &Path, instance: &str) -> Arc<Registry> {
+    let runtime = tcmu_wasm::sandbox::Runtime::new(Some(dir.join("cache"))).expect("runtime");
+    let settings =
+        DaemonSettings { instance_id: Some(instance.into()), state_dir: Some(dir.join("state")), ..Default::default() };
+    let handlers = tcmu_wasm::handlers::built("file").parent().expect("a handlers directory").to_owned();
+    Registry::with_handler_dirs(
+        runtime,
+        settings,
+        Arc::new(SimPlatform::new(tcmu_wasm::sim::SimConfig::default())),
+        vec![handlers],
+    )
 }

@@ -658,12 +658,6 @@ impl DeviceConfig {
     }
 }
 
-/// `path` with its longest existing prefix canonicalized (symlinks, `.`,
-/// `..` resolved) and the rest appended as written.
-pub fn normalize(path: &Path) -> PathBuf {
-    normalize_existing_part(path)
-}
-
 /// Whether `path` has a `..` component.
 pub fn has_dot_dot(path: &Path) -> bool {
     path.components().any(|c| c == std::path::Component::ParentDir)
@@ -680,7 +674,9 @@ pub fn is_within(path: &Path, allowed: &[PathBuf]) -> bool {
     allowed.iter().any(|dir| resolved.starts_with(normalize(dir)))
 }
 
-fn normalize_existing_part(path: &Path) -> PathBuf {
+/// `path` with its longest existing prefix canonicalized (symlinks, `.`,
+/// `..` resolved) and the rest appended as written.
+pub fn normalize(path: &Path) -> PathBuf {
     let mut existing = path.to_path_buf();
     let mut rest = Vec::new();
     loop {

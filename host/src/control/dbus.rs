@@ -33,7 +33,7 @@ use zbus::message::Header;
 use zbus::{Connection, fdo, interface};
 
 use super::config::KernelDeviceSettings;
-use super::kernel_devices::KernelDeviceConfig;
+use super::kernel_devices::{self, KernelDeviceConfig};
 use super::platform::SUBTYPE;
 use super::registry::Registry;
 use crate::handlers;
@@ -73,12 +73,8 @@ impl Subtype {
             .strip_prefix(SUBTYPE)
             .and_then(|r| r.strip_prefix('/'))
             .ok_or_else(|| format!("the config must start with {SUBTYPE}/ (targetcli adds it for user:{SUBTYPE})"))?;
-        if !self.settings.enabled {
-            return Err("kernel-created devices are off (kernel_devices.enabled = false)".into());
-        }
-        let parsed = KernelDeviceConfig::parse(rest)?;
+        let parsed = kernel_devices::check(&self.settings, rest).map_err(|r| r.message)?;
         handlers::resolve_in(&parsed.handler, self.registry.handler_dirs()).map_err(|e| format!("{e:#}"))?;
-        parsed.check_paths(&self.settings.allow_backing)?;
         Ok(parsed)
     }
 

@@ -237,9 +237,9 @@ impl From<OpError> for Refused {
     }
 }
 
-/// The device config for announced backstore `name` (its `dev_config`
-/// after `wasm/` is `cfg`) of `size` bytes, if the settings allow it.
-pub fn config_for(settings: &KernelDeviceSettings, name: &str, cfg: &str, size: u64) -> Result<DeviceConfig, Refused> {
+/// `cfg` (a `dev_config` after `wasm/`) parsed, if the settings allow
+/// such devices at all and every host path it names. Opens nothing.
+pub fn check(settings: &KernelDeviceSettings, cfg: &str) -> Result<KernelDeviceConfig, Refused> {
     if !settings.enabled {
         return Err(Refused {
             message: "kernel-created devices are off (kernel_devices.enabled = false)".into(),
@@ -248,7 +248,13 @@ pub fn config_for(settings: &KernelDeviceSettings, name: &str, cfg: &str, size: 
     }
     let parsed = KernelDeviceConfig::parse(cfg).map_err(Refused::invalid)?;
     parsed.check_paths(&settings.allow_backing).map_err(|m| Refused { message: m, errno: nix::libc::EPERM })?;
-    let device = parsed.device_config(name, size);
+    Ok(parsed)
+}
+
+/// The device config for announced backstore `name` (its `dev_config`
+/// after `wasm/` is `cfg`) of `size` bytes, if the settings allow it.
+pub fn config_for(settings: &KernelDeviceSettings, name: &str, cfg: &str, size: u64) -> Result<DeviceConfig, Refused> {
+    let device = check(settings, cfg)?.device_config(name, size);
     device.validate().map_err(|e| Refused::invalid(format!("{e:#}")))?;
     Ok(device)
 }

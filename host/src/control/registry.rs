@@ -127,11 +127,6 @@ impl Slot {
         &self.metrics
     }
 
-    /// Who made its kernel side.
-    pub fn origin(&self) -> Origin {
-        self.origin
-    }
-
     /// The code it runs now.
     pub(crate) fn code(&self) -> Arc<HandlerCode> {
         self.lock().code.clone()
@@ -317,11 +312,7 @@ impl Registry {
     pub fn add(&self, mut cfg: DeviceConfig) -> OpResult<()> {
         self.failures().remove(&cfg.name);
         cfg.size_from_block_device().map_err(|e| OpError::new(ErrorKind::BadRequest, format!("{e:#}")))?;
-        cfg.validate().map_err(|e| OpError::new(ErrorKind::BadRequest, format!("{e:#}")))?;
-        let path = handlers::resolve_in(&cfg.handler, &self.handler_dirs)
-            .map_err(|e| OpError::new(ErrorKind::NotFound, format!("{e:#}")))?;
-        let code = self.load_code(&path).map_err(OpError::failed)?;
-        self.check_library_member(&cfg.name, &code)?;
+        let code = self.code_for(&cfg)?;
         let slot = self.insert(cfg, code, Origin::Daemon)?;
         let _op = slot.try_op()?;
         let started = Instant::now();
@@ -360,19 +351,13 @@ impl Registry {
         cfg: DeviceConfig,
         attach: impl FnOnce(&Registry, &DeviceConfig) -> anyhow::Result<()>,
     ) -> OpResult<()> {
-        cfg.validate().map_err(|e| OpError::new(ErrorKind::BadRequest, format!("{e:#}")))?;
-        let path = handlers::resolve_in(&cfg.handler, &self.handler_dirs)
-            .map_err(|e| OpError::new(ErrorKind::NotFound, format!("{e:#}")))?;
-        let code = self.load_code(&path).map_err(OpError::failed)?;
-        self.check_library_member(&cfg.name, &code)?;
+        let code = self.code_for(&cfg)?;
         let slot = self.insert(cfg, code, Origin::Kernel)?;
         let _op = slot.try_op()?;
         match attach(self, &slot.cfg) {
             Ok(()) if self.is_serving(&slot) => Ok(()),
             outcome => {
-                self.detach(&slot.cfg.name);
-                self.map().remove(&slot.cfg.name);
-                self.prune_codes();
+                self.forget(&slot.cfg.name);
                 let reason = match outcome {
                     Err(e) => format!("{e:#}"),
                     Ok(()) => "the device did not come up".into(),
@@ -385,13 +370,29 @@ impl Registry {
     /// The kernel's REMOVED event: stop the device; forget it if it was
     /// somebody else's (its backstore is gone, so is the device).
     pub fn on_removed(&self, name: &str) {
-        self.detach(name);
-        let Some(slot) = self.slot(name) else { return };
-        if slot.origin == Origin::Kernel {
-            self.map().remove(name);
-            self.prune_codes();
+        if self.slot(name).is_some_and(|slot| slot.origin == Origin::Kernel) {
+            self.forget(name);
             tracing::info!(device = name, "device removed through configfs");
+        } else {
+            self.detach(name);
         }
+    }
+
+    /// A valid device's handler code, loaded (or reused) and fit for it.
+    fn code_for(&self, cfg: &DeviceConfig) -> OpResult<Arc<HandlerCode>> {
+        cfg.validate().map_err(|e| OpError::new(ErrorKind::BadRequest, format!("{e:#}")))?;
+        let path = handlers::resolve_in(&cfg.handler, &self.handler_dirs)
+            .map_err(|e| OpError::new(ErrorKind::NotFound, format!("{e:#}")))?;
+        let code = self.load_code(&path).map_err(OpError::failed)?;
+        self.check_library_member(&cfg.name, &code)?;
+        Ok(code)
+    }
+
+    /// Stop device `name` and drop its slot and the code only it used.
+    fn forget(&self, name: &str) {
+        self.detach(name);
+        self.map().remove(name);
+        self.prune_codes();
     }
 
     fn insert(&self, cfg: DeviceConfig, code: Arc<HandlerCode>, origin: Origin) -> OpResult<Arc<Slot>> {
@@ -422,9 +423,7 @@ impl Registry {
         if let Err(e) = self.platform.destroy(self, &slot.cfg) {
             tracing::warn!(device = %slot.cfg.name, error = %format!("{e:#}"), "cleaning up the failed device");
         }
-        self.detach(&slot.cfg.name);
-        self.map().remove(&slot.cfg.name);
-        self.prune_codes();
+        self.forget(&slot.cfg.name);
     }
 
     fn is_serving(&self, slot: &Slot) -> bool {
@@ -547,9 +546,7 @@ impl Registry {
         slot.lock().phase = Phase::Stopping;
         let result = self.platform.destroy(self, &slot.cfg);
         // Whatever the kernel did, our side stops.
-        self.detach(name);
-        self.map().remove(name);
-        self.prune_codes();
+        self.forget(name);
         result.map_err(OpError::failed)?;
         tracing::info!(device = name, "device removed");
         Ok(())
