@@ -51,6 +51,14 @@ done
 sed -e "s|@BINDIR@|$bindir|g" -e "s|@SYSCONFDIR@|$SYSCONFDIR|g" packaging/systemd/tcmu-wasm.service.in \
     >"$root$unitdir/tcmu-wasm.service"
 chmod 0644 "$root$unitdir/tcmu-wasm.service"
+# The handler SDK and the contract beside it (the SDK's bindings read
+# ../wit), for `tcmu-wasm new-handler` and crates built outside this tree.
+sdkdir=$PREFIX/share/tcmu-wasm/sdk
+rm -rf -- "$root$sdkdir"
+install -d "$root$sdkdir/guest-sdk" "$root$sdkdir/wit"
+cp -R guest-sdk/Cargo.toml guest-sdk/src guest-sdk/template "$root$sdkdir/guest-sdk/"
+install -m 0644 wit/handler.wit "$root$sdkdir/wit/handler.wit"
+chmod -R u=rwX,go=rX "$root$sdkdir"
 install -m 0644 packaging/tmpfiles/tcmu-wasm.conf "$root$tmpfilesdir/tcmu-wasm.conf"
 install -m 0644 packaging/dbus/org.kernel.TCMUService1.conf "$root$dbusdir/org.kernel.TCMUService1.conf"
 if [ -e "$root$confdir/devices.toml" ]; then

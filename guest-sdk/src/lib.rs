@@ -165,6 +165,16 @@ pub mod testing;
 
 pub use handler::*;
 
+/// The SDK's version (`version` in its Cargo.toml).
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The version of the handler contract (`package tcmu:handler@…` in
+/// `wit/handler.wit`) that components built with this SDK import and
+/// export. Hosts load every 0.2.x component up to the newest they know
+/// (docs/wit.md, "Versions").
+pub const WIT_VERSION: &str = "0.2.2";
+
+
 #[cfg(target_family = "wasm")]
 #[doc(hidden)]
 pub mod wasm;
@@ -181,4 +191,14 @@ macro_rules! export_handler {
     $crate::wasm::bindings::export!(__TcmuGlue with_types_in $crate::wasm::bindings);
         };
     };
+}
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn wit_version_matches_the_contract_file() {
+        let wit = include_str!("../../wit/handler.wit");
+        let line = wit.lines().find(|l| l.starts_with("package ")).expect("a package line");
+        assert_eq!(line, format!("package tcmu:handler@{};", super::WIT_VERSION));
+    }
 }

@@ -11,7 +11,8 @@
 //! - [`native`]: the same handlers linked natively (the benchmark baseline);
 //! - [`kernel`]: uio, netlink and configfs glue to `target_core_user`;
 //! - [`control`]: the operator's config and the `serve` daemon;
-//! - [`check`](mod@check) and [`bench`](mod@bench): the `tcmu-wasm check` and `bench` commands.
+//! - [`check`](mod@check) and [`bench`](mod@bench): the `tcmu-wasm check` and `bench` commands;
+//! - [`new_handler`]: `tcmu-wasm new-handler`, a handler crate from the SDK's template.
 
 #![warn(missing_docs)]
 
@@ -28,6 +29,8 @@ pub mod kernel;
 pub mod metrics;
 #[cfg(feature = "dev-tools")]
 pub mod native;
+#[cfg(feature = "dev-tools")]
+pub mod new_handler;
 pub mod ring;
 pub mod sandbox;
 #[cfg(feature = "test-utils")]

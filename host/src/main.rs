@@ -14,11 +14,20 @@ use tcmu_wasm::sandbox::{HandlerCode, Runtime};
 
 /// A TCMU daemon whose SCSI device handlers are sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version = &**VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// `--version`: the daemon's version and the handler contracts it loads.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use tcmu_wasm::sandbox::{OLDEST_WIT_VERSION, WIT_VERSION};
+    format!(
+        "{} (handler contract tcmu:handler@{WIT_VERSION}; loads components built for {OLDEST_WIT_VERSION} to {WIT_VERSION})",
+        env!("CARGO_PKG_VERSION")
+    )
+});
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -41,6 +50,10 @@ enum Command {
     /// the control socket (simulated kernel): time, memory, socket latency.
     #[cfg(feature = "dev-tools")]
     BenchScale(dev::BenchScaleArgs),
+    /// Start a handler crate outside this repository from the SDK's
+    /// template: a disk that passes `check`, to change into your device.
+    #[cfg(feature = "dev-tools")]
+    NewHandler(dev::NewHandlerArgs),
     /// List the handlers found on the search path.
     Handlers(CodeArgs),
     /// Serve the devices of a config file through the kernel's
@@ -283,6 +296,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "dev-tools")]
         Command::Check(args) => dev::check(args),
         #[cfg(feature = "dev-tools")]
+        Command::NewHandler(args) => dev::new_handler(args),
+        #[cfg(feature = "dev-tools")]
         Command::Bench(args) => dev::bench(args),
         #[cfg(feature = "dev-tools")]
         Command::BenchReload(args) => dev::bench_reload(args),
@@ -494,7 +509,7 @@ fn run_ctl(args: CtlArgs) -> anyhow::Result<ExitCode> {
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// `check` and `bench`, for handler authors.
+/// `check`, `bench` and `new-handler`, for handler authors.
 #[cfg(feature = "dev-tools")]
 mod dev {
     use std::path::PathBuf;
@@ -522,6 +537,35 @@ mod dev {
         config: String,
         #[command(flatten)]
         code: CodeArgs,
+    }
+
+    #[derive(Debug, Args)]
+    pub struct NewHandlerArgs {
+        /// The handler's name (what devices will use: `handler = "NAME"`).
+        name: String,
+        /// Where to create the crate [default: ./NAME]; must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The tcmu-guest-sdk crate to depend on [default: $TCMU_WASM_SDK, the
+        /// installed SDK (<prefix>/share/tcmu-wasm/sdk/guest-sdk), or this build tree's].
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    }
+
+    pub fn new_handler(args: NewHandlerArgs) -> anyhow::Result<ExitCode> {
+        use tcmu_wasm::new_handler;
+        new_handler::validate_name(&args.name)?;
+        let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
+        let sdk = new_handler::find_sdk(args.sdk.as_deref())?;
+        new_handler::create(&dir, &args.name, &sdk)?;
+        println!("created handler crate {} (SDK {}: {})", dir.display(), tcmu_guest_sdk::SDK_VERSION, sdk.display());
+        println!("next: cd {} && cargo test && cargo build --release --target wasm32-wasip2", dir.display());
+        println!(
+            "then: tcmu-wasm check --handler {}/target/wasm32-wasip2/release/tcmu_handler_{}.wasm",
+            dir.display(),
+            args.name.replace('-', "_")
+        );
+        Ok(ExitCode::SUCCESS)
     }
 
     #[derive(Debug, Args)]

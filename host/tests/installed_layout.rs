@@ -90,6 +90,10 @@ fn install_sh_lays_out_a_working_prefix() {
         "share/bash-completion/completions/tcmu-wasm",
         "share/zsh/vendor-completions/_tcmu-wasm",
         "share/fish/vendor_completions.d/tcmu-wasm.fish",
+        "share/tcmu-wasm/sdk/guest-sdk/Cargo.toml",
+        "share/tcmu-wasm/sdk/guest-sdk/src/lib.rs",
+        "share/tcmu-wasm/sdk/guest-sdk/template/src/lib.rs",
+        "share/tcmu-wasm/sdk/wit/handler.wit",
     ] {
         assert!(prefix.join(file).is_file(), "{file} not installed");
     }
@@ -118,6 +122,29 @@ fn install_sh_lays_out_a_working_prefix() {
         .output()
         .unwrap();
     assert!(check.status.success(), "the installed config: {}", String::from_utf8_lossy(&check.stderr));
+
+    // `new-handler` from the installed binary depends on the installed SDK.
+    let crate_dir = dir.path().join("my-disk");
+    let created = Command::new(bin.join("tcmu-wasm"))
+        .args(["new-handler", "my-disk", "--dir"])
+        .arg(&crate_dir)
+        .env_remove("TCMU_WASM_SDK")
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "new-handler: {}", String::from_utf8_lossy(&created.stderr));
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    let sdk = prefix.join("share/tcmu-wasm/sdk/guest-sdk").canonicalize().unwrap();
+    assert!(manifest.contains(&format!("path = \"{}\"", sdk.display())), "{manifest}");
+    // The installed SDK stands alone (no workspace to inherit from): the
+    // crate compiles for the component target against it.
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/handler-template");
+    let built = Command::new(env!("CARGO"))
+        .args(["check", "--quiet", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "against the installed SDK: {}", String::from_utf8_lossy(&built.stderr));
 
     // Installing again keeps an edited config.
     std::fs::write(&config, "# mine\n").unwrap();

@@ -46,6 +46,11 @@ use host::DeviceState;
 /// The version of `tcmu:handler` this host speaks.
 pub const WIT_VERSION: &str = "0.2.2";
 
+/// The oldest `tcmu:handler` release whose components this host loads: the
+/// 0.2 line only adds, so anything from 0.2.0 to [`WIT_VERSION`] links
+/// (docs/wit.md, "Versions").
+pub const OLDEST_WIT_VERSION: &str = "0.2.0";
+
 /// How often the epoch advances; CPU budgets and slices are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
