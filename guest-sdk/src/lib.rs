@@ -174,7 +174,6 @@ pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// (docs/wit.md, "Versions").
 pub const WIT_VERSION: &str = "0.2.2";
 
-
 #[cfg(target_family = "wasm")]
 #[doc(hidden)]
 pub mod wasm;

@@ -4,6 +4,7 @@
 #
 #   tests/vm/run.sh [--suite NAME]... [--iscsi] [--iscsi-tests SPEC]
 #                   [--timeout SECS] [--no-install] [--verbose] [--exec CMD]
+#                   [--serve-dir DIR --serve-port PORT [--shell]]
 #
 # Exit status: 0 when every CHECK passed, 1 when any failed (or the guest did
 # not finish), 2 on a usage or setup error.
@@ -21,6 +22,9 @@ INSTALL=${VM_INSTALL:-1}
 VERBOSE=${VM_VERBOSE:-0}
 MEM=${VM_MEM:-4096}
 SMP=${VM_SMP:-2}
+SERVE_DIR=${VM_SERVE_DIR:-}
+SERVE_PORT=${VM_SERVE_PORT:-}
+SHELL_MODE=0
 
 usage() {
     sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -32,8 +36,14 @@ Suites (one VM boot each, in order): baseline (Debian's tcmu-runner, qcow
   amtapetype), optical (a DVD drive with mount, eject, sg3_utils,
   dvd+rw-mediainfo, xorriso, cdrskin, wodim, cd-info, growisofs), compare (benchmark),
   latency (iblock vs tcmu-runner vs tcmu-wasm on a dm-delay RAM disk; give it
-  --timeout 1800), exec (--exec CMD: the prelude, then CMD). "a+b" runs
-  suites a and b in one boot.
+  --timeout 1800), exec (--exec CMD: the prelude, then CMD), serve (the
+  config's devices over iSCSI until DIR/stop appears; with --shell until the
+  console's shell exits: what scripts/serve.sh runs). "a+b" runs suites a
+  and b in one boot.
+--serve-dir DIR shares DIR with the guest (the serve suite's state/, ready,
+  stop); --serve-port PORT adds a user-mode NIC whose guest port 3260 is
+  forwarded to 127.0.0.1:PORT on the host (nothing else reaches the guest);
+  --shell attaches the console to this terminal (Ctrl-A X kills the VM).
 Environment: VM_SUITES (comma list), VM_ISCSI=1, VM_ISCSI_TESTS (default
   SCSI), VM_TIMEOUT, VM_INSTALL=0, VM_VERBOSE=1, VM_MEM, VM_SMP, VM_WORK,
   KERNEL_PKG, TCMU_WASM_BIN, TCMU_WASM_CONFIG, TCMU_WASM_ARGS, TCMU_WASM_WAIT,
@@ -56,6 +66,9 @@ while [ $# -gt 0 ]; do
         --timeout=*) TIMEOUT=${1#*=}; shift ;;
         --no-install) INSTALL=0; shift ;;
         --exec) SUITES+=(exec); VM_EXEC=$2; export VM_EXEC; shift 2 ;;
+        --serve-dir) SERVE_DIR=$2; shift 2 ;;
+        --serve-port) SERVE_PORT=$2; shift 2 ;;
+        --shell) SHELL_MODE=1; shift ;;
         --verbose|-v) VERBOSE=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -77,6 +90,14 @@ for v in TCMU_WASM_BIN TCMU_WASM_CONFIG; do
         export "${v?}"
     fi
 done
+if [ -n "$SERVE_DIR" ]; then
+    mkdir -p "$SERVE_DIR"
+    SERVE_DIR=$(realpath "$SERVE_DIR")
+    rm -f "$SERVE_DIR/stop" "$SERVE_DIR/ready" "$SERVE_DIR/stopped"
+fi
+if [ -n "$SERVE_PORT" ] && ! [[ "$SERVE_PORT" =~ ^[0-9]+$ && "$SERVE_PORT" -ge 1 && "$SERVE_PORT" -le 65535 ]]; then
+    echo "run.sh: --serve-port must be a TCP port, got '$SERVE_PORT'" >&2; exit 2
+fi
 if [ -z "$TIMEOUT" ]; then
     # Per boot.  The iSCSI conformance run alone takes 2-4 min under TCG.
     if [ "$ISCSI" = 1 ]; then TIMEOUT=1200; else TIMEOUT=600; fi
@@ -158,7 +179,7 @@ ALL_MODS=(configfs uio target_core_mod target_core_user tcm_loop iscsi_target_mo
           scsi_mod sd_mod sg st sr_mod ch isofs virtio_pci 9pnet_virtio 9p overlay
           crc32c_generic crc32c_intel ext4
           target_core_file target_core_iblock target_core_pscsi
-          brd dm_mod dm_delay loop)
+          brd dm_mod dm_delay loop virtio_net)
 BOOT_MODS=(virtio_pci 9pnet_virtio 9p overlay)
 
 # Print the .ko paths (relative to lib/modules/KVER) that MOD needs, in load
@@ -225,6 +246,37 @@ TOTAL_PASS=0
 TOTAL_FAIL=0
 SUMMARY=()
 
+# serve_banner: once the guest has exported its devices, say how to use them.
+serve_banner() {
+    local qpid=$1 url name size local_dev iqn
+    while [ ! -e "$SERVE_DIR/ready" ]; do
+        kill -0 "$qpid" 2>/dev/null || return 0
+        sleep 1
+    done
+    {
+        echo
+        echo "== serving (Ctrl-C stops: the devices are removed and the VM powers off)"
+        while IFS=$'\t' read -r url name size local_dev; do
+            printf '   %-10s %-8s %s%s\n' "$name" "$size" "$url" "${local_dev:+   (in the VM: $local_dev)}"
+        done <"$SERVE_DIR/ready"
+        url=$(head -n 1 "$SERVE_DIR/ready" | cut -f1)
+        echo "   try: iscsi-inq $url"
+        echo "        iscsi-readcapacity16 $url"
+        echo "        qemu-img info $url      (qemu-block-extra)"
+        iqn=$(echo "$url" | cut -d/ -f4)
+        echo "        iscsiadm -m node -o new -T $iqn -p 127.0.0.1:$SERVE_PORT"
+        echo "        iscsiadm -m node -T $iqn -p 127.0.0.1:$SERVE_PORT --login   (a kernel initiator)"
+        echo
+    } >&2
+}
+
+serve_stop() {
+    local qpid=$1
+    : >"$SERVE_DIR/stop"
+    log "stopping: the guest removes the devices and powers off"
+    (sleep 120; kill "$qpid" 2>/dev/null) &
+}
+
 run_suite() {
     local suite=$1 ts rdir logf rc t0 t1
     ts=$(date +%Y%m%d-%H%M%S)
@@ -240,7 +292,10 @@ run_suite() {
         printf 'VM_KVER=%q\n' "$KVER"
         printf 'VM_ISCSI=%q\n' "$ISCSI"
         printf 'VM_ISCSI_TESTS=%q\n' "$ISCSI_TESTS"
-        printf 'VM_GUEST_TIMEOUT=%q\n' "$((TIMEOUT - 45))"
+        # 0: no deadline (serving until told to stop).
+        if [ "$TIMEOUT" = 0 ]; then echo VM_GUEST_TIMEOUT=0; else printf 'VM_GUEST_TIMEOUT=%q\n' "$((TIMEOUT - 45))"; fi
+        [ -n "$SERVE_PORT" ] && printf 'VM_SERVE_PORT=%q\n' "$SERVE_PORT"
+        [ "$SHELL_MODE" = 1 ] && echo VM_SERVE_SHELL=1
         local v
         for v in TCMU_WASM_BIN TCMU_WASM_CONFIG TCMU_WASM_ARGS TCMU_WASM_WAIT \
                  TCMU_WASM_PRECREATE TCMU_WASM_SIGTERM VM_EXEC VTL_CONFIG VTL_ONLY \
@@ -256,24 +311,47 @@ run_suite() {
     # shellcheck disable=SC2054
     local qemu=(qemu-system-x86_64
         -accel tcg,thread=multi -cpu max -m "$MEM" -smp "$SMP"
-        -nographic -no-reboot -nic none
+        -nographic -no-reboot
         -kernel "$VMLINUZ" -initrd "$INITRD" -append "$append"
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
         -virtfs "local,path=$rdir,mount_tag=results,security_model=none,multidevs=remap")
+    if [ -n "$SERVE_PORT" ]; then
+        # restrict=on: the guest reaches nothing; only the forward reaches it.
+        qemu+=(-nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$SERVE_PORT-10.0.2.15:3260")
+    else
+        qemu+=(-nic none)
+    fi
+    [ -n "$SERVE_DIR" ] && qemu+=(-virtfs "local,path=$SERVE_DIR,mount_tag=serve,security_model=none,multidevs=remap")
 
     log "suite $suite: booting $KVER (TCG, ${SMP} vCPU, ${MEM} MiB, timeout ${TIMEOUT}s) -> $rdir"
     t0=$(date +%s.%N)
     set +e
-    if [ "$VERBOSE" = 1 ]; then
+    if [ "$SHELL_MODE" = 1 ]; then
+        # The console is this terminal: no timeout (it would take the
+        # terminal from qemu) and no log.
+        "${qemu[@]}"
+        rc=$?
+    elif [ "$VERBOSE" = 1 ]; then
         timeout --kill-after=15 "$TIMEOUT" "${qemu[@]}" </dev/null 2>&1 | tee "$logf"
         rc=${PIPESTATUS[0]}
     else
         timeout --kill-after=15 "$TIMEOUT" "${qemu[@]}" </dev/null >"$logf" 2>&1 &
         local qpid=$!
         # Show progress: the guest's check/result lines as they happen.
-        tail --pid="$qpid" -n +1 -F "$logf" 2>/dev/null | grep --line-buffered -E '^(CHECK|RESULT|VM:)' &
+        # (setsid: Ctrl-C at the terminal is for run.sh's trap, not them;
+        # timeout already keeps qemu out of the terminal's process group.)
+        setsid tail --pid="$qpid" -n +1 -F "$logf" 2>/dev/null | grep --line-buffered -E '^(CHECK|RESULT|VM:)' &
         local tpid=$!
+        if [ -n "$SERVE_DIR" ]; then
+            serve_banner "$qpid" &
+            # Ctrl-C / SIGTERM: ask the guest to take its devices down and
+            # power off; kill qemu if it has not within two minutes.
+            trap 'serve_stop "$qpid"' INT TERM
+        fi
         wait "$qpid"; rc=$?
+        # A trapped signal interrupts wait; qemu is still shutting down.
+        while [ "$rc" -gt 128 ] && kill -0 "$qpid" 2>/dev/null; do wait "$qpid"; rc=$?; done
+        trap - INT TERM
         wait "$tpid" 2>/dev/null
     fi
     set -e
