@@ -3,7 +3,8 @@
 # serve mode (tests/vm/run.sh --suite serve) with examples/disk0.toml, wait
 # until it has exported its devices on 127.0.0.1:<port>, use them with
 # libiscsi's clients as a user would, then stop it the way Ctrl-C does and
-# check that it took everything down and the backing file stayed on the host.
+# check that it took everything down and the backing file stayed on the host;
+# then the same with --shell, driven through a pseudo-terminal.
 #
 #   tests/vm/serve-check.sh [--before SUITES] [--timeout SECS]
 #
@@ -80,5 +81,7 @@ if [ "$(stat -c %s "$DIR/state/disk0.img" 2>/dev/null)" = $((64 << 20)) ]; then
 else
     failc backing_on_host "no 64 MiB $DIR/state/disk0.img after the session"
 fi
+# The interactive mode, on a pseudo-terminal (the same backing, reused).
+python3 "$HERE/shell-check.py" "$DIR" "$PORT" || FAILED=1
 rm -rf "$DIR"
 exit "$FAILED"
