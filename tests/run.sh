@@ -68,6 +68,9 @@ if [ "${TCMU_WASM_SKIP_VM:-0}" = 1 ]; then
     echo "tests/run.sh: VM suite skipped (TCMU_WASM_SKIP_VM=1)"
     exit 0
 fi
+# The first boot's daemon is the Debian package, installed with dpkg -i.
+TCMU_WASM_DEB=$(scripts/package-deb.sh --no-build --out target/deb | tail -n 1)
+export TCMU_WASM_DEB
 # The disks, the tape library and the optical drive in one boot (the
 # library's suite takes about 15 minutes under emulation, amtapetype 6 of
 # them; the optical suite about one).

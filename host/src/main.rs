@@ -277,7 +277,18 @@ fn main() -> ExitCode {
         // Colour only on a terminal: logs of a service go to files and journals.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
         .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_) | Command::Ctl(_)) {
+        // `tcmu-wasm handlers | head`: stop quietly when the reader goes
+        // away, as Unix tools do, instead of panicking in println!. Not for
+        // the daemon (a control client that hangs up must not kill it) nor
+        // for ctl (a daemon that hangs up is an error to report).
+        // SAFETY: no other thread exists yet, and SIG_DFL installs no handler code.
+        let _ = unsafe {
+            nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)
+        };
+    }
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("tcmu-wasm: {e:#}");

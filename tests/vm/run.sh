@@ -46,7 +46,7 @@ Suites (one VM boot each, in order): baseline (Debian's tcmu-runner, qcow
   --shell attaches the console to this terminal (Ctrl-A X kills the VM).
 Environment: VM_SUITES (comma list), VM_ISCSI=1, VM_ISCSI_TESTS (default
   SCSI), VM_TIMEOUT, VM_INSTALL=0, VM_VERBOSE=1, VM_MEM, VM_SMP, VM_WORK,
-  KERNEL_PKG, TCMU_WASM_BIN, TCMU_WASM_CONFIG, TCMU_WASM_ARGS, TCMU_WASM_WAIT,
+  KERNEL_PKG, TCMU_WASM_BIN, TCMU_WASM_DEB, TCMU_WASM_CONFIG, TCMU_WASM_ARGS, TCMU_WASM_WAIT,
   TCMU_WASM_PRECREATE, TCMU_WASM_SIGTERM, VM_DISK_SIZE, VM_SEQ_MB,
   VM_RAND_SECS, VM_QUICK=1 (skip the throughput measurement and amtapetype),
   VM_COMPARE_ROUNDS, VM_LAT_SIZE, VM_LAT_DELAY_MS, VM_LAT_SECS, VM_LAT_VERIFY_MB,
@@ -84,7 +84,7 @@ for s in "${SUITES[@]}"; do
     done
 done
 # The guest sees the host's tree at the same absolute paths.
-for v in TCMU_WASM_BIN TCMU_WASM_CONFIG; do
+for v in TCMU_WASM_BIN TCMU_WASM_DEB TCMU_WASM_CONFIG; do
     if [ -n "${!v:-}" ] && [ "${!v#/}" = "${!v}" ]; then
         printf -v "$v" '%s' "$(realpath -m "${!v}")"
         export "${v?}"
@@ -297,7 +297,7 @@ run_suite() {
         [ -n "$SERVE_PORT" ] && printf 'VM_SERVE_PORT=%q\n' "$SERVE_PORT"
         [ "$SHELL_MODE" = 1 ] && echo VM_SERVE_SHELL=1
         local v
-        for v in TCMU_WASM_BIN TCMU_WASM_CONFIG TCMU_WASM_ARGS TCMU_WASM_WAIT \
+        for v in TCMU_WASM_BIN TCMU_WASM_DEB TCMU_WASM_CONFIG TCMU_WASM_ARGS TCMU_WASM_WAIT \
                  TCMU_WASM_PRECREATE TCMU_WASM_SIGTERM VM_EXEC VTL_CONFIG VTL_ONLY \
                  VM_DISK_SIZE VM_SEQ_MB VM_RAND_SECS VM_QUICK VM_COMPARE_ROUNDS \
                  VM_LAT_SIZE VM_LAT_DELAY_MS VM_LAT_SECS VM_LAT_VERIFY_MB VM_LAT_RUNNER \

@@ -4,8 +4,9 @@
 # baseline run against each device exported through tcm_loop.
 #
 # Inputs (environment, passed through run.sh's job.env):
-#   TCMU_WASM_BIN       daemon binary (default: scripts/install.sh into the
-#                       guest's /usr, then /usr/bin/tcmu-wasm)
+#   TCMU_WASM_BIN       daemon binary (default: the package TCMU_WASM_DEB
+#                       installed with dpkg -i, else scripts/install.sh into
+#                       the guest's /usr; then /usr/bin/tcmu-wasm)
 #   TCMU_WASM_CONFIG    config TOML (default guest/configs/loopback-file.toml)
 #   TCMU_WASM_ARGS      extra arguments after `serve --config FILE`
 #   TCMU_WASM_WAIT      seconds to wait for the disks (default 120)
@@ -203,7 +204,16 @@ tw_force_cleanup() {
 # tw_install: scripts/install.sh into the guest's /usr and /etc (the
 # overlay), so the suite runs the installed daemon from its FHS paths.
 tw_install() {
-    "$VM_REPO/scripts/install.sh" --no-build --prefix /usr --sysconfdir /etc || fail "install.sh failed"
+    if [ -n "${TCMU_WASM_DEB:-}" ]; then
+        # The Debian package, as an admin installs it (the guest's / is a
+        # throw-away overlay over the host's).
+        dpkg -i "$TCMU_WASM_DEB" || fail "dpkg -i $TCMU_WASM_DEB failed"
+        dpkg-query -W -f='${Status}' tcmu-wasm | grep -q '^install ok installed' || fail "dpkg does not list tcmu-wasm as installed"
+        [ -f /etc/tcmu-wasm/devices.toml ] || fail "the package installed no /etc/tcmu-wasm/devices.toml"
+        dpkg-query -W -f='${Conffiles}' tcmu-wasm | grep -q /etc/tcmu-wasm/devices.toml || fail "devices.toml is not a conffile"
+    else
+        "$VM_REPO/scripts/install.sh" --no-build --prefix /usr --sysconfdir /etc || fail "install.sh failed"
+    fi
     [ -x /usr/bin/tcmu-wasm ] && [ -f /usr/lib/tcmu-wasm/handlers/file.wasm ] || fail "install.sh installed no daemon or handlers"
     /usr/bin/tcmu-wasm handlers | grep -q '^file .*(/usr/lib/tcmu-wasm/handlers/file.wasm)' \
         || fail "the installed daemon does not find the installed handlers: $(/usr/bin/tcmu-wasm handlers)"
