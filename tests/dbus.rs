@@ -184,6 +184,31 @@ fn targetcli_sees_the_wasm_subtype_and_only_root_gets_answers() {
         desc.contains("file") && desc.contains("optical") && desc.contains(&s.images.display().to_string()),
         "{desc}"
     );
+    // The handlers' own config keys join it once the daemon has loaded them.
+    let described = (0..300).find_map(|_| {
+        let desc: String = root
+            .call_method(
+                Some(dbus::BUS_NAME),
+                format!("{}/wasm", dbus::ROOT_PATH).as_str(),
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &("org.kernel.TCMUService1", "ConfigDesc"),
+            )
+            .unwrap()
+            .body()
+            .deserialize::<OwnedValue>()
+            .unwrap()
+            .try_into()
+            .unwrap();
+        if desc.contains("file config") {
+            return Some(desc);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        None
+    });
+    let described = described.expect("ConfigDesc never gained the handlers' keys");
+    assert!(described.contains("  block_size=512|1024|2048|4096: logical block size"), "{described}");
+    assert!(described.contains("tape config") && described.contains("  early_warning="), "{described}");
 
     // CheckConfig: what targetcli's `create` asks before writing configfs.
     let ok = format!("wasm/file/{}/v1.img;config=serial=v1", s.images.display());

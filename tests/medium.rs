@@ -122,12 +122,29 @@ fn a_disk_handler_takes_no_medium() {
 }
 
 #[test]
+fn handlers_describe_their_config_keys() {
+    let runtime = Runtime::new(None).unwrap();
+    let names = |handler: &str| -> Vec<String> {
+        code(&runtime, handlers::built(handler)).config_keys().iter().map(|k| k.name.clone()).collect()
+    };
+    assert_eq!(names("file"), ["ro", "block_size", "serial", "wwn", "vendor", "product"]);
+    assert!(names("tape").contains(&"early_warning".to_owned()));
+    assert_eq!(names("changer"), ["serial", "vendor", "product"]);
+    assert_eq!(names("optical"), ["serial", "wwn", "vendor", "product"]);
+    let file = code(&runtime, handlers::built("file"));
+    let block_size = file.config_keys().iter().find(|k| k.name == "block_size").unwrap();
+    assert_eq!(block_size.value.as_deref(), Some("512|1024|2048|4096"));
+    assert!(file.config_keys().iter().find(|k| k.name == "ro").unwrap().value.is_none(), "ro is a flag");
+}
+
+#[test]
 fn a_handler_built_for_the_0_2_0_contract_still_links_and_serves() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = Runtime::new(None).unwrap();
     let legacy = code(&runtime, handlers::fixture("legacy-0-2-0"));
     assert_eq!(legacy.info().name, "legacy-0-2-0");
     assert!(!legacy.is_stateful() && !legacy.takes_media() && !legacy.is_changer());
+    assert!(legacy.config_keys().is_empty(), "0.2.0 has no config-help");
     let disk = image(&dir, "disk.img", 0x5a);
     let mut dev = start(legacy, Some(disk));
     assert_eq!(dev.execute(&[0; 6], &[], 0).unwrap().status, 0);

@@ -52,3 +52,30 @@ pub fn ascii_field(key: &str, value: &str, max_len: usize) -> Result<String, Str
     }
     Ok(value.to_owned())
 }
+
+/// The identity keys most handlers share, for their
+/// [`Handler::config_keys`](crate::Handler::config_keys): `serial`, `wwn`
+/// (when `with_wwn`), `vendor` and `product`, the last with the handler's
+/// default product identification.
+pub fn identity_keys(with_wwn: bool, default_product: &str) -> Vec<crate::ConfigKey> {
+    use crate::ConfigKey;
+    let mut keys = vec![ConfigKey::value(
+        "serial",
+        "TEXT",
+        "unit serial number (VPD 80h), up to 128 printable ASCII characters; default the host's",
+    )];
+    if with_wwn {
+        keys.push(ConfigKey::value(
+            "wwn",
+            "naa.5...|naa.6...",
+            "logical unit name (VPD 83h); default derived from the serial",
+        ));
+    }
+    keys.push(ConfigKey::value("vendor", "TEXT", "T10 vendor identification, up to 8 characters; default TCMUWASM"));
+    keys.push(ConfigKey::value(
+        "product",
+        "TEXT",
+        &format!("product identification, up to 16 characters; default {default_product}"),
+    ));
+    keys
+}

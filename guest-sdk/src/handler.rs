@@ -45,6 +45,40 @@ pub struct HandlerInfo {
     pub description: String,
 }
 
+/// One item of a handler's config string, for help texts (what
+/// [`Handler::config_keys`] returns; WIT 0.2.3 `config-help`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigKey {
+    /// The key (`block_size`), or the flag itself (`ro`).
+    pub name: String,
+    /// What the value looks like (`512|1024|2048|4096`); `None` for a flag.
+    pub value: Option<String>,
+    /// One line: what it does, and its default.
+    pub description: String,
+}
+
+impl ConfigKey {
+    /// A `key=VALUE` item.
+    pub fn value(name: &str, value: &str, description: &str) -> Self {
+        Self { name: name.into(), value: Some(value.into()), description: description.into() }
+    }
+
+    /// A flag without a value.
+    pub fn flag(name: &str, description: &str) -> Self {
+        Self { name: name.into(), value: None, description: description.into() }
+    }
+}
+
+impl std::fmt::Display for ConfigKey {
+    /// `block_size=512|1024|2048|4096: logical block size (default 512)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.value {
+            Some(value) => write!(f, "{}={value}: {}", self.name, self.description),
+            None => write!(f, "{}: {}", self.name, self.description),
+        }
+    }
+}
+
 impl HandlerInfo {
     /// Build a `HandlerInfo`.
     pub fn new(name: &str, device_type: DeviceType, description: &str) -> Self {
@@ -379,6 +413,12 @@ pub trait Transfer {
 pub trait Handler: Sized + 'static {
     /// Static facts about the handler.
     fn describe() -> HandlerInfo;
+    /// The keys the config string of [`open`](Handler::open) takes, for
+    /// operators' help texts (`tcmu-wasm handlers`, targetcli's `help
+    /// create`). The default lists none.
+    fn config_keys() -> Vec<ConfigKey> {
+        Vec::new()
+    }
     /// Open a device with the operator's config string, the identity the
     /// host assigned and the granted store. Called again, with the same
     /// arguments, for every new instance (hot reload, rebuild after a fault).

@@ -164,6 +164,19 @@ impl<H: Handler> bindings::exports::tcmu::handler::removal::Guest for Glue<H> {
     }
 }
 
+impl<H: Handler> bindings::exports::tcmu::handler::config_help::Guest for Glue<H> {
+    fn config_keys() -> Vec<bindings::exports::tcmu::handler::config_help::ConfigKey> {
+        H::config_keys()
+            .into_iter()
+            .map(|k| bindings::exports::tcmu::handler::config_help::ConfigKey {
+                name: k.name,
+                value: k.value,
+                description: k.description,
+            })
+            .collect()
+    }
+}
+
 impl<H: Handler> bindings::exports::tcmu::handler::library_events::Guest for Glue<H> {
     fn elements_changed(addresses: Vec<u16>) {
         with_device::<H, _>(|dev| dev.elements_changed(&addresses));

@@ -54,7 +54,8 @@ enum Command {
     /// template: a disk that passes `check`, to change into your device.
     #[cfg(feature = "dev-tools")]
     NewHandler(dev::NewHandlerArgs),
-    /// List the handlers found on the search path.
+    /// List the handlers found on the search path, with the config keys
+    /// each describes.
     Handlers(CodeArgs),
     /// Serve the devices of a config file through the kernel's
     /// target_core_user until SIGINT/SIGTERM (SIGHUP reloads changed handlers).
@@ -353,6 +354,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             i.description,
                             path.display()
                         );
+                        // The config keys it describes (WIT 0.2.3 config-help).
+                        for key in code.config_keys() {
+                            println!("{:<12} {:<8}   {key}", "", "");
+                        }
                     }
                     Err(e) => println!("{:<12} unusable: {e:#}  ({})", "?", path.display()),
                 }

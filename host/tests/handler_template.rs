@@ -66,4 +66,8 @@ fn a_new_handler_builds_outside_the_tree_and_passes_check() {
         run("handlers", Command::new(bin).arg("handlers").env("TCMU_WASM_HANDLER_PATH", component.parent().unwrap()));
     let listing = String::from_utf8_lossy(&listing.stdout);
     assert!(listing.lines().any(|l| l.starts_with("scratch-disk ") && l.contains("disk")), "{listing}");
+    assert!(
+        listing.lines().any(|l| l.trim_start().starts_with("ro: refuse writes")),
+        "the template's config key: {listing}"
+    );
 }

@@ -38,8 +38,8 @@ use tcmu_guest_sdk::sense::{
 };
 use tcmu_guest_sdk::spc::Spc;
 use tcmu_guest_sdk::{
-    Command, Completion, DeviceIdentity, DeviceType, Handler, HandlerInfo, IoError, LogLevel,
-    Store, Transfer, config, log,
+    Command, Completion, ConfigKey, DeviceIdentity, DeviceType, Handler, HandlerInfo, IoError,
+    LogLevel, Store, Transfer, config, log,
 };
 
 /// Logical block length.
@@ -69,6 +69,14 @@ impl Handler for Disk {
             DeviceType::Disk,
             "{{name}}: SBC disk on the granted store",
         )
+    }
+
+    /// What `open` accepts, for `tcmu-wasm handlers` and targetcli's `help create`.
+    fn config_keys() -> Vec<ConfigKey> {
+        vec![ConfigKey::flag(
+            "ro",
+            "refuse writes (DATA PROTECT); default writable",
+        )]
     }
 
     fn open(

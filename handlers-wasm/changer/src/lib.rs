@@ -149,6 +149,10 @@ impl Handler for Changer {
         HandlerInfo::new("changer", DeviceType::Changer, "SMC-3 medium changer over the host's tape library")
     }
 
+    fn config_keys() -> Vec<tcmu_guest_sdk::ConfigKey> {
+        config::keys()
+    }
+
     /// The changer keeps no data of its own: a store, if the host grants
     /// one, goes unused.
     fn open(config: &str, identity: &DeviceIdentity, _store: Option<Box<dyn Store>>) -> Result<Self, String> {

@@ -1,7 +1,7 @@
 //! The operator's config string. See the crate documentation for the syntax.
 
-use tcmu_guest_sdk::config;
 use tcmu_guest_sdk::scsi::vpd::NaaId;
+use tcmu_guest_sdk::{ConfigKey, config};
 
 /// Logical block sizes the handler offers. Linux handles all of them; the
 /// host's store does byte-granular I/O, so the choice is the operator's.
@@ -11,6 +11,17 @@ const BLOCK_SIZES: [u32; 4] = [512, 1024, 2048, 4096];
 const MAX_SERIAL_LEN: usize = 128;
 
 const KNOWN_KEYS: &str = "ro, block_size, serial, wwn, vendor, product";
+
+/// The keys, as `tcmu-wasm handlers` and targetcli's `help create` show
+/// them (`Handler::config_keys`); in the order of [`KNOWN_KEYS`].
+pub(crate) fn keys() -> Vec<ConfigKey> {
+    let mut keys = vec![
+        ConfigKey::flag("ro", "refuse writes (DATA PROTECT); also implied by a read-only store; default writable"),
+        ConfigKey::value("block_size", "512|1024|2048|4096", "logical block size; default 512"),
+    ];
+    keys.extend(config::identity_keys(true, "FILE DISK"));
+    keys
+}
 
 /// The parsed config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +85,12 @@ fn parse_block_size(value: &str) -> Result<u32, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_described_keys_are_the_known_ones() {
+        let described: Vec<String> = super::keys().into_iter().map(|k| k.name).collect();
+        assert_eq!(described.join(", "), super::KNOWN_KEYS);
+    }
+
     use super::*;
 
     #[test]

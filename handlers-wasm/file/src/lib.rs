@@ -94,6 +94,10 @@ impl Handler for FileDisk {
         HandlerInfo::new("file", DeviceType::Disk, "SBC-3 disk on the granted backing store")
     }
 
+    fn config_keys() -> Vec<tcmu_guest_sdk::ConfigKey> {
+        config::keys()
+    }
+
     fn open(config: &str, identity: &DeviceIdentity, store: Option<Box<dyn Store>>) -> Result<Self, String> {
         let config = Config::parse(config)?;
         let store = store.ok_or("the file handler needs a backing store; configure one for this device")?;

@@ -1,12 +1,18 @@
 //! The operator's config string. See the crate documentation for the syntax.
 
-use tcmu_guest_sdk::config;
 use tcmu_guest_sdk::scsi::vpd::NaaId;
+use tcmu_guest_sdk::{ConfigKey, config};
 
 /// Longest serial number accepted (it also lands in a one-byte length field).
 const MAX_SERIAL_LEN: usize = 128;
 
 const KNOWN_KEYS: &str = "serial, wwn, vendor, product";
+
+/// The keys, as `tcmu-wasm handlers` and targetcli's `help create` show
+/// them (`Handler::config_keys`); in the order of [`KNOWN_KEYS`].
+pub(crate) fn keys() -> Vec<ConfigKey> {
+    config::identity_keys(true, "VIRTUAL DVD-ROM")
+}
 
 /// The parsed config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +53,12 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_described_keys_are_the_known_ones() {
+        let described: Vec<String> = super::keys().into_iter().map(|k| k.name).collect();
+        assert_eq!(described.join(", "), super::KNOWN_KEYS);
+    }
+
     use super::*;
 
     #[test]

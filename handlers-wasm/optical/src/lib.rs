@@ -139,6 +139,10 @@ impl Handler for OpticalDrive {
         HandlerInfo::new("optical", DeviceType::Optical, "MMC DVD-ROM drive with a tray over host-granted disc images")
     }
 
+    fn config_keys() -> Vec<tcmu_guest_sdk::ConfigKey> {
+        config::keys()
+    }
+
     fn open(config: &str, identity: &DeviceIdentity, _store: Option<Box<dyn Store>>) -> Result<Self, String> {
         // A drive has no store of its own: discs come and go as media.
         let config = Config::parse(config)?;

@@ -1,7 +1,7 @@
 //! The operator's config string. See the crate documentation for the syntax.
 
-use tcmu_guest_sdk::config;
 use tcmu_guest_sdk::scsi::vpd::NaaId;
+use tcmu_guest_sdk::{ConfigKey, config};
 
 /// Longest serial number accepted (it also lands in a one-byte length field).
 const MAX_SERIAL_LEN: usize = 128;
@@ -10,6 +10,22 @@ const MAX_SERIAL_LEN: usize = 128;
 const MAX_BLOCK_LIMIT: u32 = 8 << 20;
 
 const KNOWN_KEYS: &str = "serial, wwn, vendor, product, density, max_block, early_warning";
+
+/// The keys, as `tcmu-wasm handlers` and targetcli's `help create` show
+/// them (`Handler::config_keys`); in the order of [`KNOWN_KEYS`].
+pub(crate) fn keys() -> Vec<ConfigKey> {
+    let mut keys = config::identity_keys(true, "VIRTUAL TAPE");
+    keys.extend([
+        ConfigKey::value("density", "LTO-5...LTO-9|0xNN", "density the drive reports and writes; default LTO-5"),
+        ConfigKey::value("max_block", "N[K|M]", "largest block (READ BLOCK LIMITS); default 1M"),
+        ConfigKey::value(
+            "early_warning",
+            "N[K|M|G]",
+            "early warning this far before the end; default 1 MiB (a quarter of cartridges under 4 MiB)",
+        ),
+    ]);
+    keys
+}
 
 /// The parsed config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +123,12 @@ fn parse_size(value: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_described_keys_are_the_known_ones() {
+        let described: Vec<String> = super::keys().into_iter().map(|k| k.name).collect();
+        assert_eq!(described.join(", "), super::KNOWN_KEYS);
+    }
+
     use super::*;
 
     #[test]

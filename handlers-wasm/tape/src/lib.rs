@@ -175,6 +175,10 @@ impl Handler for TapeDrive {
         HandlerInfo::new("tape", DeviceType::Tape, "SSC-3 tape drive over host-granted cartridge images")
     }
 
+    fn config_keys() -> Vec<tcmu_guest_sdk::ConfigKey> {
+        config::keys()
+    }
+
     fn open(config: &str, identity: &DeviceIdentity, _store: Option<Box<dyn Store>>) -> Result<Self, String> {
         // A drive has no store of its own: cartridges come and go as media.
         let config = Config::parse(config)?;

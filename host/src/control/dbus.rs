@@ -6,7 +6,9 @@
 //! which `kernel_devices` serves.
 //!
 //! The `org.kernel.TCMUService1` interface:
-//! - `ConfigDesc` (s): the `cfgstring` grammar and the installed handlers
+//! - `ConfigDesc` (s): the `cfgstring` grammar, the installed handlers and
+//!   the config keys each describes (WIT 0.2.3 `config-help`, asked once
+//!   when the daemon loads the handler, never on a caller's behalf)
 //!   (targetcli's `help create`);
 //! - `CheckConfig(s config) -> (b valid, s message)`: parses the string and
 //!   checks the handler is installed and every path is under
@@ -25,7 +27,7 @@
 //! logs that targetcli will not list `user:wasm` and serves on without it.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 
@@ -47,7 +49,11 @@ pub const ROOT_PATH: &str = "/org/kernel/TCMUService1";
 struct Subtype {
     registry: Arc<Registry>,
     settings: KernelDeviceSettings,
+    /// The grammar and the handlers' names, at once.
     description: String,
+    /// The same with every handler's config keys, once a background
+    /// thread has loaded them (compiling uncached handlers takes seconds).
+    described: Arc<OnceLock<String>>,
 }
 
 /// The caller's uid, from the bus (not from anything the caller says).
@@ -94,7 +100,7 @@ impl Subtype {
     /// The cfgstring grammar and the installed handlers.
     #[zbus(property, name = "ConfigDesc")]
     fn config_desc(&self) -> String {
-        self.description.clone()
+        self.described.get().unwrap_or(&self.description).clone()
     }
 
     /// Whether `config` (`wasm/<cfgstring>`) would make a device.
@@ -138,18 +144,18 @@ impl Subtype {
     }
 }
 
-/// The `ConfigDesc` text: the grammar and the handlers found by name.
-fn describe(registry: &Registry, settings: &KernelDeviceSettings) -> String {
-    let names: Vec<String> = handlers::available_in(registry.handler_dirs())
-        .iter()
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
+/// The `ConfigDesc` text: the grammar and the handlers found by name; with
+/// `with_keys`, each handler's config keys too (loading every handler).
+fn describe(registry: &Registry, settings: &KernelDeviceSettings, with_keys: bool) -> String {
+    let paths = handlers::available_in(registry.handler_dirs());
+    let name_of = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let names: Vec<String> = paths.iter().map(|p| name_of(p)).collect();
     let allowed = if settings.allow_backing.is_empty() {
         "none (set kernel_devices.allow_backing in the daemon's config)".to_owned()
     } else {
         settings.allow_backing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     };
-    format!(
+    let mut text = format!(
         "<handler>/<backing>[;option]... served by tcmu-wasm.\n\
          handler: one of {handlers}.\n\
          backing: an absolute path to a file or block device under {allowed}, or empty.\n\
@@ -157,7 +163,24 @@ fn describe(registry: &Registry, settings: &KernelDeviceSettings) -> String {
          config=<the handler's own config, the rest of the string>.\n\
          Example: file//var/lib/tcmu-wasm/images/vol1.img;config=serial=vol1",
         handlers = if names.is_empty() { "(none installed)".to_owned() } else { names.join(", ") },
-    )
+    );
+    if with_keys {
+        for path in &paths {
+            match registry.load_code(path) {
+                Ok(code) if !code.config_keys().is_empty() => {
+                    text.push_str(&format!("\n{} config (items separated by ','):", name_of(path)));
+                    for key in code.config_keys() {
+                        text.push_str(&format!("\n  {key}"));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(handler = %path.display(), error = %format!("{e:#}"), "D-Bus ConfigDesc: handler not loadable")
+                }
+            }
+        }
+    }
+    text
 }
 
 /// The service while it runs; dropping it leaves the bus.
@@ -173,8 +196,18 @@ pub fn start(
     settings: KernelDeviceSettings,
     address: Option<&str>,
 ) -> anyhow::Result<Service> {
-    let description = describe(&registry, &settings);
-    let object = Subtype { registry, settings, description };
+    let description = describe(&registry, &settings, false);
+    let described = Arc::new(OnceLock::new());
+    {
+        let (registry, settings, described) = (registry.clone(), settings.clone(), described.clone());
+        std::thread::Builder::new()
+            .name("dbus-describe".into())
+            .spawn(move || {
+                let _ = described.set(describe(&registry, &settings, true));
+            })
+            .context("starting the ConfigDesc thread")?;
+    }
+    let object = Subtype { registry, settings, description, described };
     let builder = match address {
         Some(a) => zbus::blocking::connection::Builder::address(a)?,
         None => zbus::blocking::connection::Builder::system()?,

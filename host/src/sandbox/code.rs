@@ -18,16 +18,20 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre};
 
-use super::bindings::{self, device, library_events, removable, removal, state};
+use super::bindings::{self, config_help, device, library_events, removable, removal, state};
 use super::guest_text::{MAX_GUEST_TEXT, sanitize};
 use super::host::DeviceState;
 use super::instance::Instance;
 use super::{DESCRIBE_BUDGET, Limits, Runtime, wt};
 use crate::metrics::DeviceMetrics;
-use tcmu_guest_sdk::{DeviceType, HandlerInfo};
+use tcmu_guest_sdk::{ConfigKey, DeviceType, HandlerInfo};
 
 /// Largest component file accepted.
 pub const MAX_COMPONENT_BYTES: u64 = 256 << 20;
+/// Config keys kept from a handler's `config-help` (the rest are dropped).
+pub const MAX_CONFIG_KEYS: usize = 64;
+/// Characters kept of each config key's texts.
+const MAX_CONFIG_KEY_TEXT: usize = 200;
 
 /// Where a component's exports are, found once at load.
 pub(super) struct ExportIndices {
@@ -36,6 +40,7 @@ pub(super) struct ExportIndices {
     pub removable: Option<removable::GuestIndices>,
     pub removal: Option<removal::GuestIndices>,
     pub library_events: Option<library_events::GuestIndices>,
+    pub config_help: Option<config_help::GuestIndices>,
 }
 
 /// A compiled, pre-linked handler component.
@@ -46,6 +51,7 @@ pub struct HandlerCode {
     path: PathBuf,
     digest: String,
     info: HandlerInfo,
+    config_keys: Vec<ConfigKey>,
 }
 
 impl std::fmt::Debug for HandlerCode {
@@ -96,6 +102,7 @@ impl HandlerCode {
             removable: removable::GuestIndices::new(&pre).ok(),
             removal: removal::GuestIndices::new(&pre).ok(),
             library_events: library_events::GuestIndices::new(&pre).ok(),
+            config_help: config_help::GuestIndices::new(&pre).ok(),
         };
         let mut code = Self {
             runtime: runtime.clone(),
@@ -104,8 +111,10 @@ impl HandlerCode {
             path: path.to_owned(),
             digest,
             info: HandlerInfo::new("?", DeviceType::Other, ""),
+            config_keys: Vec::new(),
         };
-        code.info = code.describe().with_context(|| format!("describing handler {}", path.display()))?;
+        (code.info, code.config_keys) =
+            code.describe().with_context(|| format!("describing handler {}", path.display()))?;
         tracing::info!(
             handler = %code.info.name, kind = ?code.info.device_type, digest = &code.digest[..12],
             stateful = code.exports.state.is_some(),
@@ -148,8 +157,9 @@ impl HandlerCode {
         Ok(component)
     }
 
-    /// Call `describe` in a scratch instance, within [`DESCRIBE_BUDGET`].
-    fn describe(&self) -> anyhow::Result<HandlerInfo> {
+    /// Call `describe`, and `config-keys` where exported, in a scratch
+    /// instance, within [`DESCRIBE_BUDGET`] each.
+    fn describe(&self) -> anyhow::Result<(HandlerInfo, Vec<ConfigKey>)> {
         let limits = Limits::default();
         let metrics = Arc::new(DeviceMetrics::default());
         let data = DeviceState::new("describe".into(), None, limits.memory_bytes, metrics, Default::default());
@@ -174,12 +184,37 @@ impl HandlerCode {
             bindings::types::DeviceType::Other => DeviceType::Other,
         };
         let description = sanitize(&info.description, MAX_GUEST_TEXT).into_owned();
-        Ok(HandlerInfo { name: info.name, device_type, description })
+        let keys = match instance.exports.config_help.is_some() {
+            false => Vec::new(),
+            true => instance
+                .call(DESCRIBE_BUDGET, limits.slice, |store, x| {
+                    x.config_help.as_ref().expect("checked above").call_config_keys(store)
+                })
+                .map_err(|f| anyhow::anyhow!("handler faulted in config-keys: {f}"))?,
+        };
+        // Operators read these: bounded, escaped, and only as many as fit a help text.
+        let text = |s: &str| sanitize(s, MAX_CONFIG_KEY_TEXT).into_owned();
+        let config_keys = keys
+            .iter()
+            .take(MAX_CONFIG_KEYS)
+            .map(|k| ConfigKey {
+                name: text(&k.name),
+                value: k.value.as_deref().map(text),
+                description: text(&k.description),
+            })
+            .collect();
+        Ok((HandlerInfo { name: info.name, device_type, description }, config_keys))
     }
 
     /// What the handler says about itself.
     pub fn info(&self) -> &HandlerInfo {
         &self.info
+    }
+
+    /// The keys its config string takes, as the handler describes them
+    /// (`config-help`, WIT 0.2.3; empty for handlers without it).
+    pub fn config_keys(&self) -> &[ConfigKey] {
+        &self.config_keys
     }
 
     /// SHA-256 of the component, hex.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::{device, library_events, removable, removal, state};
+use super::bindings::{config_help, device, library_events, removable, removal, state};
 use super::guest_text::{MAX_GUEST_TEXT, sanitize};
 use super::host::DeviceState;
 use super::{EPOCH_TICK, HandlerCode, sched, wasi};
@@ -35,6 +35,8 @@ pub(super) struct Exports {
     pub removal: Option<removal::Guest>,
     /// The `library-events` export of changers.
     pub library_events: Option<library_events::Guest>,
+    /// The `config-help` export (0.2.3): the handler's config keys.
+    pub config_help: Option<config_help::Guest>,
 }
 
 /// A live instance of a handler component.
@@ -93,6 +95,7 @@ impl Instance {
             removable: optional!(removable),
             removal: optional!(removal),
             library_events: optional!(library_events),
+            config_help: optional!(config_help),
         };
         Ok(Self { store, exports })
     }

@@ -291,6 +291,9 @@ tw_targetcli() {
     out=$(targetcli ls /backstores 2>&1); echo "$out"
     grep -q 'user:wasm' <<<"$out" || fail "targetcli lists no /backstores/user:wasm"
     targetcli /backstores/user:wasm help create | grep -q 'handler: one of' || fail "help create does not show the ConfigDesc"
+    # The handlers' own keys (WIT 0.2.3 config-help), once the daemon has loaded them all.
+    wait_for 90 sh -c "targetcli /backstores/user:wasm help create | grep -q 'block_size=512|1024|2048|4096'" \
+        || fail "help create does not show the file handler's config keys: $(targetcli /backstores/user:wasm help create | tail -n 5)"
     if out=$(targetcli /backstores/user:wasm create name=tcbad size=16M cfgstring=file//etc/tcbad.img 2>&1); then
         fail "targetcli created a device whose backing is outside the allow-list: $out"
     fi
