@@ -184,14 +184,13 @@ impl HandlerCode {
             bindings::types::DeviceType::Other => DeviceType::Other,
         };
         let description = sanitize(&info.description, MAX_GUEST_TEXT).into_owned();
-        let keys = match instance.exports.config_help.is_some() {
-            false => Vec::new(),
-            true => instance
-                .call(DESCRIBE_BUDGET, limits.slice, |store, x| {
-                    x.config_help.as_ref().expect("checked above").call_config_keys(store)
-                })
-                .map_err(|f| anyhow::anyhow!("handler faulted in config-keys: {f}"))?,
-        };
+        // Without the (0.2.3, optional) export: no keys.
+        let keys = instance
+            .call(DESCRIBE_BUDGET, limits.slice, |store, x| {
+                x.config_help.as_ref().map(|help| help.call_config_keys(store)).transpose()
+            })
+            .map_err(|f| anyhow::anyhow!("handler faulted in config-keys: {f}"))?
+            .unwrap_or_default();
         // Operators read these: bounded, escaped, and only as many as fit a help text.
         let text = |s: &str| sanitize(s, MAX_CONFIG_KEY_TEXT).into_owned();
         let config_keys = keys
