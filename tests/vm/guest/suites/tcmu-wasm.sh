@@ -206,7 +206,10 @@ tw_force_cleanup() {
 tw_install() {
     if [ -n "${TCMU_WASM_DEB:-}" ]; then
         # The Debian package, as an admin installs it (the guest's / is a
-        # throw-away overlay over the host's).
+        # throw-away overlay over the host's). man-db's trigger would
+        # re-index every manual page of the host's /usr over 9p (minutes
+        # under emulation), so it is switched off as Debian documents.
+        rm -f /var/lib/man-db/auto-update
         dpkg -i "$TCMU_WASM_DEB" || fail "dpkg -i $TCMU_WASM_DEB failed"
         dpkg-query -W -f='${Status}' tcmu-wasm | grep -q '^install ok installed' || fail "dpkg does not list tcmu-wasm as installed"
         [ -f /etc/tcmu-wasm/devices.toml ] || fail "the package installed no /etc/tcmu-wasm/devices.toml"

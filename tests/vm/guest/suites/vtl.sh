@@ -433,12 +433,17 @@ EOF
     grep -q 'define tapetype vtape' <<<"$out" || fail "no tapetype definition"
     grep -q 'Got LEOM indication' <<<"$out" || fail "amtapetype saw no early warning"
     grep -q 'LEOM is supported' <<<"$out" || fail "amtapetype did not report LEOM support"
-    # The length it found is the cartridge's capacity up to the early warning.
-    local kb
+    # The length it found is the cartridge's payload up to the early warning:
+    # the image less its 4 KiB header and the 1 MiB early-warning zone, each
+    # 32 KiB record costing a 32-byte record header (1/1025 of the rest).
+    # amtapetype stops at the first early warning, give or take a file's
+    # end, so allow 2 MiB under that and at most the warning zone over it.
+    local kb expect
     kb=$(sed -n 's/^ *length \([0-9]*\) kbytes/\1/p' <<<"$out")
-    echo "length ${kb} KiB on a ${size} MiB cartridge"
-    [ -n "$kb" ] && [ "$kb" -gt $(( (size - 2) * 1024 - 1024 )) ] && [ "$kb" -le $(( size * 1024 )) ] \
-        || fail "the length amtapetype found ($kb KiB) is not the cartridge's (${size} MiB)"
+    expect=$(( (size * 1024 - 4 - 1024) * 1024 / 1025 ))
+    echo "length ${kb} KiB on a ${size} MiB cartridge (payload to the early warning: ${expect} KiB)"
+    [ -n "$kb" ] && [ "$kb" -gt $(( expect - 2048 )) ] && [ "$kb" -le $(( expect + 1024 )) ] \
+        || fail "the length amtapetype found ($kb KiB) is not the cartridge's payload (${expect} KiB of ${size} MiB)"
     mtx -f "$VTL_SGC" unload 9 0 || fail "back to the mail slot"
     vtl_ctl library export vtl0 || fail "export the amtapetype cartridge"
     rm -f "$image"  # it filled the guest's RAM
