@@ -262,6 +262,18 @@ enum Op {
         blocks: u32,
     },
     Sync,
+    /// UNMAP of one extent (a discard).
+    Unmap {
+        lba: u64,
+        blocks: u32,
+    },
+    /// WRITE SAME(16) of a zero block: write-zeroes, or a discard with
+    /// the UNMAP bit.
+    WriteSameZero {
+        lba: u64,
+        blocks: u32,
+        unmap: bool,
+    },
     /// Let everything queued so far complete.
     Settle,
 }
@@ -272,6 +284,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         5 => (0u64..96, 1u32..32, any::<u8>()).prop_map(|(lba, blocks, seed)| Op::Write { lba, blocks, seed }),
         5 => (0u64..96, 1u32..32).prop_map(|(lba, blocks)| Op::Read { lba, blocks }),
         1 => Just(Op::Sync),
+        1 => (0u64..96, 1u32..32).prop_map(|(lba, blocks)| Op::Unmap { lba, blocks }),
+        1 => (0u64..96, 1u32..32, any::<bool>()).prop_map(|(lba, blocks, unmap)| Op::WriteSameZero { lba, blocks, unmap }),
         1 => Just(Op::Settle),
     ]
 }
@@ -312,6 +326,22 @@ fn run_stream_on(ops: Vec<Op>, settings: IoSettings, flags: OpenFlags) -> Result
                 (id, Some(want))
             }
             Op::Sync => (submit(&mut dev.kernel, &mut done, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 0), None),
+            Op::Unmap { lba, blocks } => {
+                let at = lba as usize * SECTOR;
+                model[at..at + blocks as usize * SECTOR].fill(0);
+                let (cdb, list) = unmap(lba, blocks);
+                (submit(&mut dev.kernel, &mut done, &cdb, &list, 0), None)
+            }
+            Op::WriteSameZero { lba, blocks, unmap } => {
+                let at = lba as usize * SECTOR;
+                model[at..at + blocks as usize * SECTOR].fill(0);
+                let mut cdb = [0u8; 16];
+                cdb[0] = 0x93;
+                cdb[1] = if unmap { 0x08 } else { 0 };
+                cdb[2..10].copy_from_slice(&lba.to_be_bytes());
+                cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
+                (submit(&mut dev.kernel, &mut done, &cdb, &[0; SECTOR], 0), None)
+            }
             Op::Settle => {
                 let left = expected.len() - expected.keys().filter(|id| done.contains_key(id)).count();
                 done.extend(collect(&mut dev.kernel, left));
@@ -338,6 +368,19 @@ fn run_stream_on(ops: Vec<Op>, settings: IoSettings, flags: OpenFlags) -> Result
     Ok(())
 }
 
+/// An UNMAP CDB and its parameter list with one block descriptor.
+fn unmap(lba: u64, blocks: u32) -> ([u8; 10], Vec<u8>) {
+    let mut list = vec![0u8; 24];
+    list[0..2].copy_from_slice(&22u16.to_be_bytes());
+    list[2..4].copy_from_slice(&16u16.to_be_bytes());
+    list[8..16].copy_from_slice(&lba.to_be_bytes());
+    list[16..20].copy_from_slice(&blocks.to_be_bytes());
+    let mut cdb = [0u8; 10];
+    cdb[0] = 0x42;
+    cdb[7..9].copy_from_slice(&(list.len() as u16).to_be_bytes());
+    (cdb, list)
+}
+
 fn check(id: u16, got: &SimCompletion, want: Option<Vec<u8>>) -> Result<(), TestCaseError> {
     prop_assert_eq!(got.status, 0, "command {} failed: {:02x?}", id, got.sense);
     if let Some(data) = want {
@@ -349,8 +392,8 @@ fn check(id: u16, got: &SimCompletion, want: Option<Vec<u8>>) -> Result<(), Test
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Bursts of overlapping reads, writes and SYNCHRONIZE CACHEs with
-    /// many in flight: each completes exactly once, in whatever order, and
+    /// Bursts of overlapping reads, writes, UNMAPs, WRITE SAMEs of zeroes
+    /// and SYNCHRONIZE CACHEs with many in flight: each completes exactly once, in whatever order, and
     /// every read and the final disk match a model that runs them one at
     /// a time in arrival order.
     #[test]

@@ -38,7 +38,7 @@ impl NativeStore {
     /// As the wasm host's store calls: wait for the queued I/O a
     /// synchronous access must see.
     fn settle(&self, kind: OpKind, offset: u64, len: u64) -> Result<(), StoreError> {
-        self.engine.as_ref().map_or(Ok(()), |e| e.settle(&self.file, kind, offset, len))
+        self.engine.as_ref().map_or(Ok(()), |e| e.settle(&self.file, kind, offset, len, None))
     }
 
     fn with_io<T>(&self, f: impl FnOnce(&mut CommandIo) -> Result<T, StoreError>) -> Result<T, sdk::IoError> {
@@ -71,12 +71,16 @@ impl sdk::Store for NativeStore {
         }
     }
     fn discard(&self, offset: u64, len: u64) -> Result<(), sdk::IoError> {
-        self.settle(OpKind::Write, offset, len).and_then(|()| self.file.discard(offset, len, None)).map_err(sdk_error)
+        match &self.engine {
+            Some(engine) => engine.discard(&self.file, offset, len, None).map_err(sdk_error),
+            None => self.file.discard(offset, len, None).map_err(sdk_error),
+        }
     }
     fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), sdk::IoError> {
-        self.settle(OpKind::Write, offset, len)
-            .and_then(|()| self.file.write_zeroes(offset, len, None))
-            .map_err(sdk_error)
+        match &self.engine {
+            Some(engine) => engine.write_zeroes(&self.file, offset, len, None).map_err(sdk_error),
+            None => self.file.write_zeroes(offset, len, None).map_err(sdk_error),
+        }
     }
     fn read_to_data_in(&self, offset: u64, len: u32, data_in_offset: u32) -> Result<(), sdk::IoError> {
         self.with_io(|io| io.store_to_data_in(&self.file, offset, len, data_in_offset, true))

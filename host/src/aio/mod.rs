@@ -1,6 +1,7 @@
 //! Asynchronous backing-store I/O for one device: the bulk transfers a
 //! handler asks for (`store.read-to-data-in`, `store.write-from-data-out`,
-//! `store.flush` during a command) are queued here and run with io_uring
+//! and `store.flush`, `store.discard`, `store.write-zeroes` during a
+//! command) are queued here and run with io_uring
 //! while the device thread goes on to the next commands; a command is
 //! answered once its handler has returned *and* its I/O has finished.
 //!
@@ -12,11 +13,12 @@
 //!    every earlier unfinished one on the same file that it conflicts
 //!    with (a write conflicts with any overlapping read or write; a read
 //!    with an overlapping write). Reads of one range run in parallel.
+//!    Discard and write-zeroes count as writes of their range.
 //! 2. A flush waits for every earlier write on the file, so SYNCHRONIZE
 //!    CACHE and FUA cover every write that completed before them (and
 //!    every write queued before them).
-//! 3. A synchronous store call (`read-at`, `write-at`, `discard`,
-//!    `write-zeroes`, a flush outside a command) first waits for every
+//! 3. A synchronous store call (`read-at`, `write-at`, or any call outside
+//!    a command) first waits for every
 //!    unfinished operation it conflicts with — so it sees every earlier
 //!    write — and COMPARE AND WRITE, which reads with `read-at` and then
 //!    queues its write before any later command runs, is atomic against
@@ -33,6 +35,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use io_uring::{IoUring, opcode, types};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -100,6 +103,22 @@ pub enum OpKind {
     Write,
     /// Make earlier writes durable.
     Flush,
+    /// Deallocate a range (reads return zeroes after).
+    Discard,
+    /// Zero a range, keeping it allocated.
+    WriteZeroes,
+}
+
+impl OpKind {
+    /// Whether the operation changes the store's contents.
+    pub fn writes(self) -> bool {
+        matches!(self, OpKind::Write | OpKind::Discard | OpKind::WriteZeroes)
+    }
+
+    /// Whether the operation moves bytes through the command's buffer.
+    fn transfers(self) -> bool {
+        matches!(self, OpKind::Read | OpKind::Write)
+    }
 }
 
 /// Why a command's I/O failed.
@@ -136,6 +155,9 @@ struct Op {
     buffer: Option<DataBuffer>,
     iovecs: IoVecs,
     submitted: bool,
+    /// For discard and write-zeroes: the queueing call's deadline, which
+    /// bounds the fallback of writing zeroes where fallocate fails.
+    deadline: Option<Instant>,
 }
 
 impl Op {
@@ -147,8 +169,7 @@ impl Op {
         let overlaps = || self.offset < offset.saturating_add(len) && offset < self.offset.saturating_add(self.len);
         match (self.kind, later_kind) {
             (OpKind::Flush, _) => false,
-            (OpKind::Write, OpKind::Flush) => true,
-            (_, OpKind::Flush) => false,
+            (earlier, OpKind::Flush) => earlier.writes(),
             (OpKind::Read, OpKind::Read) => false,
             _ => overlaps(),
         }
@@ -313,7 +334,7 @@ impl IoEngine {
         buffer_offset: u32,
     ) -> Result<(), StoreError> {
         file.check_range(offset, len.into(), false)?;
-        self.queue(OpKind::Read, file, offset, len.into(), Some((buffer, buffer_offset)))
+        self.queue(OpKind::Read, file, offset, len.into(), Some((buffer, buffer_offset)), None)
     }
 
     /// Queue the current command's `buffer` bytes → store.
@@ -326,12 +347,40 @@ impl IoEngine {
         buffer_offset: u32,
     ) -> Result<(), StoreError> {
         file.check_range(offset, len.into(), true)?;
-        self.queue(OpKind::Write, file, offset, len.into(), Some((buffer, buffer_offset)))
+        self.queue(OpKind::Write, file, offset, len.into(), Some((buffer, buffer_offset)), None)
     }
 
     /// Queue a flush of `file` for the current command.
     pub fn flush(&self, file: &Arc<BackingFile>) -> Result<(), StoreError> {
-        self.queue(OpKind::Flush, file, 0, u64::MAX, None)
+        self.queue(OpKind::Flush, file, 0, u64::MAX, None, None)
+    }
+
+    /// Queue a discard of `[offset, offset+len)` for the current command
+    /// (`fallocate` punching a hole; where that fails, the range is zeroed
+    /// as [`BackingFile::discard`] does, stopping at `deadline`).
+    pub fn discard(
+        &self,
+        file: &Arc<BackingFile>,
+        offset: u64,
+        len: u64,
+        deadline: Option<Instant>,
+    ) -> Result<(), StoreError> {
+        file.check_range(offset, len, true)?;
+        self.queue(OpKind::Discard, file, offset, len, None, deadline)
+    }
+
+    /// Queue zeroing `[offset, offset+len)` for the current command
+    /// (`fallocate` zeroing the range; where that fails, as
+    /// [`BackingFile::write_zeroes`] does, stopping at `deadline`).
+    pub fn write_zeroes(
+        &self,
+        file: &Arc<BackingFile>,
+        offset: u64,
+        len: u64,
+        deadline: Option<Instant>,
+    ) -> Result<(), StoreError> {
+        file.check_range(offset, len, true)?;
+        self.queue(OpKind::WriteZeroes, file, offset, len, None, deadline)
     }
 
     fn queue(
@@ -341,6 +390,7 @@ impl IoEngine {
         offset: u64,
         len: u64,
         buffer: Option<(&DataBuffer, u32)>,
+        deadline: Option<Instant>,
     ) -> Result<(), StoreError> {
         if len == 0 {
             // Nothing to move (the range was checked by the caller).
@@ -360,30 +410,32 @@ impl IoEngine {
         // check, or io_uring below.)
         let mut direct_iovecs = None;
         let bounced = match direct {
-            Some(a) if kind != OpKind::Flush => {
+            Some(a) if kind.transfers() => {
                 let iovecs = iovecs_of(buffer)?;
                 let aligned = offset.is_multiple_of(a.offset)
                     && iovecs.0.iter().all(|v| a.allows(v.iov_base as usize, v.iov_len as u64, 0));
                 direct_iovecs = Some(iovecs);
                 !aligned
             }
+            // Zeroing what fallocate cannot would rewrite whole units.
+            Some(a) if kind.writes() => !a.allows(0, len, offset),
             _ => false,
         };
         let mut inner = self.lock();
         let Some(token) = inner.current else {
             // Outside a command: nothing to answer later, so run it now.
             drop(inner);
-            self.settle(file, kind, offset, len)?;
-            return run_blocking(kind, file, offset, len, buffer);
+            self.settle(file, kind, offset, len, deadline)?;
+            return run_blocking(kind, file, offset, len, buffer, deadline);
         };
         if inner.uring.is_none() || bounced {
             if bounced {
                 drop(inner);
-                self.settle(file, kind, offset, len)?;
+                self.settle(file, kind, offset, len, deadline)?;
                 inner = self.lock();
             }
             // Everything this conflicts with has finished already.
-            return run_blocking(kind, file, offset, len, buffer).or_else(|e| match e {
+            return run_blocking(kind, file, offset, len, buffer, deadline).or_else(|e| match e {
                 StoreError::Io(error) => {
                     let failure = IoFailure { kind, buffer_offset: buffer.map_or(0, |b| b.1.into()), error };
                     let state = inner.commands.entry(token).or_default();
@@ -407,7 +459,7 @@ impl IoEngine {
         // the device, on this thread.
         if self.nowait_first
             && direct.is_none()
-            && kind != OpKind::Flush
+            && kind.transfers()
             && !inner.ops.values().any(|op| op.blocks(kind, file, offset, len))
         {
             match transfer_nowait(kind, file, offset, &iovecs.0) {
@@ -441,6 +493,7 @@ impl IoEngine {
                 buffer: buffer.map(|b| b.0.clone()),
                 iovecs,
                 submitted: false,
+                deadline,
             },
         );
         inner.commands.entry(token).or_default().ops_left += 1;
@@ -479,11 +532,31 @@ impl IoEngine {
     /// of `file` at `[offset, offset+len)` (a synchronous store call).
     /// On a direct store the range is first widened to the alignment units
     /// a bounce buffer rewrites.
-    pub fn settle(&self, file: &Arc<BackingFile>, kind: OpKind, offset: u64, len: u64) -> Result<(), StoreError> {
+    ///
+    /// With a `deadline` (a handler's call), a wait that outlasts it fails
+    /// with `TimedOut` and the call does nothing: a stuck backing store
+    /// then fails the command instead of holding the device thread past
+    /// the call's budget. (The operations waited for go on and complete
+    /// their own commands.) Kernels before 5.11 cannot time the wait; there
+    /// the deadline is checked between completions only.
+    pub fn settle(
+        &self,
+        file: &Arc<BackingFile>,
+        kind: OpKind,
+        offset: u64,
+        len: u64,
+        deadline: Option<Instant>,
+    ) -> Result<(), StoreError> {
         let (offset, len) = if kind == OpKind::Flush { (offset, len) } else { file.touched_span(offset, len) };
         let mut inner = self.lock();
         while inner.ops.values().any(|op| op.blocks(kind, file, offset, len)) {
-            inner.wait_one()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(StoreError::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "earlier I/O on the store it overlaps did not finish by the call's deadline",
+                )));
+            }
+            inner.wait_one(deadline)?;
         }
         Ok(())
     }
@@ -493,7 +566,7 @@ impl IoEngine {
     pub fn drain(&self) -> io::Result<()> {
         let mut inner = self.lock();
         while !inner.ops.is_empty() {
-            inner.wait_one()?;
+            inner.wait_one(None)?;
         }
         Ok(())
     }
@@ -529,11 +602,14 @@ fn run_blocking(
     offset: u64,
     len: u64,
     buffer: Option<(&DataBuffer, u32)>,
+    deadline: Option<Instant>,
 ) -> Result<(), StoreError> {
     match (kind, buffer) {
         (OpKind::Read, Some((buf, at))) => file.read_to_buffer(offset, len as u32, buf, at),
         (OpKind::Write, Some((buf, at))) => file.write_from_buffer(offset, len as u32, buf, at),
         (OpKind::Flush, _) => file.flush(),
+        (OpKind::Discard, _) => file.discard(offset, len, deadline),
+        (OpKind::WriteZeroes, _) => file.write_zeroes(offset, len, deadline),
         _ => Err(StoreError::OutOfRange),
     }
 }
@@ -565,6 +641,16 @@ impl Inner {
                 .offset(op.offset + op.done)
                 .build(),
             OpKind::Flush => opcode::Fsync::new(fd).flags(types::FsyncFlags::DATASYNC).build(),
+            // The preferred way only; where it fails, completion runs the
+            // store's whole fallback chain (`run_blocking`).
+            OpKind::Discard => opcode::Fallocate::new(fd, op.len)
+                .offset(op.offset)
+                .mode(nix::libc::FALLOC_FL_PUNCH_HOLE | nix::libc::FALLOC_FL_KEEP_SIZE)
+                .build(),
+            OpKind::WriteZeroes => opcode::Fallocate::new(fd, op.len)
+                .offset(op.offset)
+                .mode(nix::libc::FALLOC_FL_ZERO_RANGE | nix::libc::FALLOC_FL_KEEP_SIZE)
+                .build(),
         }
         .user_data(id);
         let ring = self.uring.as_mut().expect("pushing needs io_uring");
@@ -589,10 +675,23 @@ impl Inner {
         Ok(())
     }
 
-    /// Submit, wait for at least one completion, and process what came.
-    fn wait_one(&mut self) -> io::Result<()> {
+    /// Submit, wait for at least one completion (or until `deadline`,
+    /// where the kernel can time the wait), and process what came.
+    fn wait_one(&mut self, deadline: Option<Instant>) -> io::Result<()> {
         let Some(ring) = &self.uring else { return Ok(()) };
-        ring.submit_and_wait(1)?;
+        let waited = match deadline {
+            Some(d) if ring.params().is_feature_ext_arg() => {
+                let timeout = types::Timespec::from(d.saturating_duration_since(Instant::now()));
+                ring.submitter().submit_with_args(1, &types::SubmitArgs::new().timespec(&timeout))
+            }
+            _ => ring.submit_and_wait(1),
+        };
+        match waited {
+            Ok(_) => {}
+            // The deadline passed, or a signal came: the caller looks again.
+            Err(e) if matches!(e.raw_os_error(), Some(nix::libc::ETIME | nix::libc::EINTR)) => {}
+            Err(e) => return Err(e),
+        }
         self.unsubmitted = 0;
         self.process_completions();
         Ok(())
@@ -607,8 +706,20 @@ impl Inner {
             op.submitted = false;
             let outcome = match (op.kind, result) {
                 (_, r) if r == -nix::libc::EAGAIN || r == -nix::libc::EINTR => None,
+                // fallocate refused (a filesystem without the mode, a
+                // kernel without the opcode, a misaligned block-device
+                // range): the store's own chain, here, before anything
+                // this op holds back starts.
+                (OpKind::Discard | OpKind::WriteZeroes, r) if r < 0 => {
+                    let (kind, file, offset, len, deadline) =
+                        (op.kind, op.file.clone(), op.offset, op.len, op.deadline);
+                    Some(run_blocking(kind, &file, offset, len, None, deadline).map_err(|e| match e {
+                        StoreError::Io(error) => error,
+                        other => io::Error::other(other.to_string()),
+                    }))
+                }
                 (_, r) if r < 0 => Some(Err(io::Error::from_raw_os_error(-r))),
-                (OpKind::Flush, _) => Some(Ok(())),
+                (OpKind::Flush | OpKind::Discard | OpKind::WriteZeroes, _) => Some(Ok(())),
                 (_, 0) => Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the backing store ended early"))),
                 (_, r) => {
                     op.done += r as u64;
@@ -691,6 +802,7 @@ mod tests {
             buffer: None,
             iovecs: IoVecs(Vec::new()),
             submitted: true,
+            deadline: None,
         }
     }
 
@@ -773,6 +885,97 @@ mod tests {
         let third = engine.begin();
         assert!(matches!(engine.read(&store, (1 << 20) - 4096, 8192, &back, 0), Err(StoreError::OutOfRange)));
         assert!(matches!(engine.seal(third), Some(None)));
+    }
+
+    #[test]
+    fn discard_and_write_zeroes_are_queued_as_writes_of_their_range() {
+        // A regular filesystem, and tmpfs, where fallocate cannot zero a
+        // range and the queued operation falls back to the store's chain.
+        let mut dirs = vec![tempfile::tempdir().unwrap()];
+        dirs.extend(tempfile::tempdir_in("/dev/shm").ok());
+        for dir in &dirs {
+            let store = file(dir, "z");
+            let settings =
+                IoSettings { mode: IoMode::Uring, max_in_flight: 8, nowait_first: false, ..Default::default() };
+            let engine = IoEngine::new(settings).unwrap();
+            let out = buffer(65536);
+            out.write(0, &[0xcc; 65536]).unwrap();
+            let first = engine.begin();
+            engine.write(&store, 0, 65536, &out, 0).unwrap();
+            assert!(engine.seal(first).is_none());
+            // Queued behind the write they overlap, not run in the call; the
+            // flush waits for them as for any write.
+            let second = engine.begin();
+            engine.discard(&store, 4096, 8192, None).unwrap();
+            engine.write_zeroes(&store, 16384, 16384, None).unwrap();
+            engine.flush(&store).unwrap();
+            assert_eq!(engine.unfinished(), 4, "write, discard, write-zeroes and flush all queued");
+            assert!(engine.seal(second).is_none());
+            // A later read of the range sees the write, then the zeroes.
+            let third = engine.begin();
+            let back = buffer(65536);
+            engine.read(&store, 0, 65536, &back, 0).unwrap();
+            assert!(engine.seal(third).is_none());
+            engine.submit().unwrap();
+            engine.drain().unwrap();
+            let done = engine.reap();
+            let mut tokens: Vec<Token> = done.iter().map(|(t, _)| *t).collect();
+            tokens.sort_unstable();
+            assert_eq!(tokens, vec![first, second, third], "in {}", dir.path().display());
+            assert!(done.iter().all(|(_, failure)| failure.is_none()));
+            let mut want = vec![0xcc; 65536];
+            want[4096..12288].fill(0);
+            want[16384..32768].fill(0);
+            let mut got = vec![0u8; 65536];
+            back.read(0, &mut got).unwrap();
+            assert!(got == want, "the read saw other data in {}", dir.path().display());
+            assert!(store.read_vec(0, 65536).unwrap() == want);
+            // Out of range is refused at once, not queued.
+            let fourth = engine.begin();
+            assert!(matches!(engine.discard(&store, (1 << 20) - 4096, 8192, None), Err(StoreError::OutOfRange)));
+            assert!(matches!(engine.write_zeroes(&store, u64::MAX, 2, None), Err(StoreError::OutOfRange)));
+            assert!(matches!(engine.seal(fourth), Some(None)));
+        }
+    }
+
+    #[test]
+    fn a_synchronous_call_stops_waiting_for_stuck_io_at_its_deadline() {
+        use std::io::Write as _;
+        use std::time::Duration;
+        // A FIFO as the store: a read of it waits until someone writes,
+        // which is a backing store that does not answer.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stuck");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // Read and write: opening a FIFO so does not wait for a peer.
+        let fifo = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let mut peer = fifo.try_clone().unwrap();
+        let store = Arc::new(BackingFile::from_open_file(fifo, &path, 1 << 20, false));
+        let settings = IoSettings { mode: IoMode::Uring, nowait_first: false, ..Default::default() };
+        let engine = IoEngine::new(settings).unwrap();
+        let first = engine.begin();
+        let back = buffer(4096);
+        engine.read(&store, 0, 4096, &back, 0).unwrap();
+        assert!(engine.seal(first).is_none());
+        engine.submit().unwrap();
+        // A write over the stuck read waits for it, but not past the deadline.
+        let t0 = Instant::now();
+        let error = engine.settle(&store, OpKind::Write, 0, 4096, Some(t0 + Duration::from_millis(200))).unwrap_err();
+        let waited = t0.elapsed();
+        assert!(matches!(&error, StoreError::Io(e) if e.kind() == io::ErrorKind::TimedOut), "{error}");
+        assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(10), "waited {waited:?}");
+        // Nothing it does not conflict with is waited for, deadline or not.
+        engine.settle(&store, OpKind::Read, 0, 4096, Some(Instant::now())).unwrap();
+        // The stuck read goes on and answers its own command once data comes.
+        peer.write_all(&[0x5a; 4096]).unwrap();
+        engine.drain().unwrap();
+        let done = engine.reap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].0, first);
+        assert!(done[0].1.is_none(), "{:?}", done[0].1);
+        let mut got = [0u8; 4096];
+        back.read(0, &mut got).unwrap();
+        assert!(got.iter().all(|&b| b == 0x5a));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The SCSI answer to a command whose queued store I/O failed: MEDIUM
 //! ERROR, UNRECOVERED READ ERROR (03/11/00) for a read, WRITE ERROR
-//! (03/0C/00) for a write or flush. For READ and WRITE CDBs (6, 10, 12, 16)
+//! (03/0C/00) for a write, flush, discard or write-zeroes. For READ and WRITE CDBs (6, 10, 12, 16)
 //! the sense's INFORMATION field names the first LBA that was not
 //! transferred, as a disk reports it and as Linux's sd uses it to complete
 //! the good part of the request; the block size is what the CDB's transfer
@@ -30,7 +30,7 @@ fn read_write_extent(cdb: &[u8]) -> Option<(u64, u64)> {
 pub fn medium_error(cmd: &CommandEntry, failure: &IoFailure) -> Response {
     let (asc, ascq) = match failure.kind {
         OpKind::Read => (0x11, 0x00),
-        OpKind::Write | OpKind::Flush => (0x0c, 0x00),
+        OpKind::Write | OpKind::Flush | OpKind::Discard | OpKind::WriteZeroes => (0x0c, 0x00),
     };
     let mut response = Response::check_condition(0x03, asc, ascq);
     let buffer = cmd.bidi_in.as_ref().unwrap_or(&cmd.data).len().max(cmd.data.len());

@@ -164,10 +164,11 @@ impl DeviceState {
     }
 
     /// Wait for the queued I/O a synchronous `kind` access of the store at
-    /// `[offset, offset+len)` must see (ordering rule 3 of [`crate::aio`]).
+    /// `[offset, offset+len)` must see (ordering rule 3 of [`crate::aio`]),
+    /// no longer than the call's deadline.
     fn settle(&self, file: &Arc<BackingFile>, kind: OpKind, offset: u64, len: u64) -> Result<(), StoreError> {
         match &self.engine {
-            Some(engine) => engine.settle(file, kind, offset, len),
+            Some(engine) => engine.settle(file, kind, offset, len, Some(self.clock.deadline)),
             None => Ok(()),
         }
     }
@@ -339,18 +340,25 @@ impl backing::HostStore for DeviceState {
         })
     }
 
+    // Both queued behind the command's earlier I/O like a write (run at
+    // once, after what they overlap, outside a command); where fallocate
+    // cannot, zeroes are written, up to the call's deadline.
     fn discard(&mut self, s: Resource<StoreGrant>, offset: u64, len: u64) -> Wit<()> {
-        let deadline = self.clock.deadline;
+        let deadline = Some(self.clock.deadline);
         let file = self.grant(&s)?;
-        wit(self.settle(&file, OpKind::Write, offset, len).and_then(|()| file.discard(offset, len, Some(deadline))))
+        wit(match &self.engine {
+            Some(engine) => engine.discard(&file, offset, len, deadline),
+            None => file.discard(offset, len, deadline),
+        })
     }
 
     fn write_zeroes(&mut self, s: Resource<StoreGrant>, offset: u64, len: u64) -> Wit<()> {
-        let deadline = self.clock.deadline;
+        let deadline = Some(self.clock.deadline);
         let file = self.grant(&s)?;
-        wit(self
-            .settle(&file, OpKind::Write, offset, len)
-            .and_then(|()| file.write_zeroes(offset, len, Some(deadline))))
+        wit(match &self.engine {
+            Some(engine) => engine.write_zeroes(&file, offset, len, deadline),
+            None => file.write_zeroes(offset, len, deadline),
+        })
     }
 
     fn read_to_data_in(&mut self, s: Resource<StoreGrant>, offset: u64, len: u32, data_in_offset: u32) -> Wit<()> {
