@@ -39,9 +39,11 @@ use std::time::Instant;
 
 use io_uring::{IoUring, opcode, types};
 use nix::sys::eventfd::{EfdFlags, EventFd};
+use slab::Slab;
 
 use crate::backing::{BackingFile, StoreError};
 use crate::ring::DataBuffer;
+use crate::ring::entry::IoVecList;
 
 /// How a device runs its backing-store I/O.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize, clap::ValueEnum)]
@@ -133,8 +135,11 @@ pub struct IoFailure {
     pub error: io::Error,
 }
 
-/// iovecs pointing into the TCMU data area.
-struct IoVecs(Vec<nix::libc::iovec>);
+/// iovecs pointing into the TCMU data area. A single one is held inline
+/// and handed to the kernel by its base and length; two or more live on
+/// the heap, where their address stays put while the operation moves
+/// about the map (the kernel reads the array when the SQE executes).
+struct IoVecs(IoVecList);
 
 // SAFETY: the pointers refer to the region mapping, which the operation
 // keeps alive through its `DataBuffer` clone; only the device thread that
@@ -154,7 +159,6 @@ struct Op {
     done: u64,
     buffer: Option<DataBuffer>,
     iovecs: IoVecs,
-    submitted: bool,
     /// For discard and write-zeroes: the queueing call's deadline, which
     /// bounds the fallback of writing zeroes where fallocate fails.
     deadline: Option<Instant>,
@@ -183,10 +187,60 @@ struct CommandState {
     sealed: bool,
 }
 
+/// Unfinished operations by id (ids grow in arrival order). An operation
+/// stays where it was put until it finishes: a B-tree of operations would
+/// shift them on every removal, and an `Op` is a few hundred bytes.
+#[derive(Default)]
+struct OpTable {
+    slots: Slab<Op>,
+    /// Id → slot, in arrival order.
+    order: BTreeMap<u64, usize>,
+}
+
+impl OpTable {
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    fn insert(&mut self, id: u64, op: Op) {
+        let slot = self.slots.insert(op);
+        self.order.insert(id, slot);
+    }
+
+    fn get(&self, id: u64) -> Option<&Op> {
+        self.order.get(&id).map(|&slot| &self.slots[slot])
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut Op> {
+        self.order.get(&id).map(|&slot| &mut self.slots[slot])
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        self.order.contains_key(&id)
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Op> {
+        self.order.remove(&id).map(|slot| self.slots.remove(slot))
+    }
+
+    /// Every unfinished operation, in no particular order.
+    fn all(&self) -> impl Iterator<Item = &Op> {
+        self.slots.iter().map(|(_, op)| op)
+    }
+
+    /// The operations that arrived before `id`.
+    fn before(&self, id: u64) -> impl Iterator<Item = &Op> {
+        self.order.range(..id).map(|(_, &slot)| &self.slots[slot])
+    }
+}
+
 struct Inner {
     uring: Option<IoUring>,
-    /// Unfinished operations by id; ids grow in arrival order.
-    ops: BTreeMap<u64, Op>,
+    ops: OpTable,
     next_op: u64,
     commands: HashMap<Token, CommandState>,
     next_token: Token,
@@ -196,6 +250,11 @@ struct Inner {
     finished: Vec<(Token, Option<IoFailure>)>,
     /// SQEs pushed since the last `submit`.
     unsubmitted: u32,
+    /// Operations held back by an earlier conflicting one, in arrival
+    /// order: the only ones a completion may let start.
+    blocked: Vec<u64>,
+    /// Completion-queue entries being processed (kept for its capacity).
+    cqes: Vec<(u64, i32)>,
 }
 
 /// One device's I/O queue. Used from the device thread only (the handler's
@@ -242,13 +301,15 @@ impl IoEngine {
         };
         let inner = Inner {
             uring,
-            ops: BTreeMap::new(),
+            ops: OpTable::default(),
             next_op: 0,
             commands: HashMap::new(),
             next_token: 1,
             current: None,
             finished: Vec::new(),
             unsubmitted: 0,
+            blocked: Vec::new(),
+            cqes: Vec::new(),
         };
         Ok(Self {
             inner: Mutex::new(inner),
@@ -399,7 +460,7 @@ impl IoEngine {
         let iovecs_of = |buffer: Option<(&DataBuffer, u32)>| -> Result<IoVecs, StoreError> {
             Ok(IoVecs(match buffer {
                 Some((buf, at)) => buf.iovecs(at.into(), len)?,
-                None => Vec::new(),
+                None => IoVecList::new(),
             }))
         };
         let direct = file.direct();
@@ -460,7 +521,7 @@ impl IoEngine {
         if self.nowait_first
             && direct.is_none()
             && kind.transfers()
-            && !inner.ops.values().any(|op| op.blocks(kind, file, offset, len))
+            && !inner.ops.all().any(|op| op.blocks(kind, file, offset, len))
         {
             match transfer_nowait(kind, file, offset, &iovecs.0) {
                 Ok(n) if n as u64 >= len => return Ok(()),
@@ -492,12 +553,11 @@ impl IoEngine {
                 done,
                 buffer: buffer.map(|b| b.0.clone()),
                 iovecs,
-                submitted: false,
                 deadline,
             },
         );
         inner.commands.entry(token).or_default().ops_left += 1;
-        inner.start_ready()?;
+        inner.start_or_hold(id)?;
         Ok(())
     }
 
@@ -549,7 +609,7 @@ impl IoEngine {
     ) -> Result<(), StoreError> {
         let (offset, len) = if kind == OpKind::Flush { (offset, len) } else { file.touched_span(offset, len) };
         let mut inner = self.lock();
-        while inner.ops.values().any(|op| op.blocks(kind, file, offset, len)) {
+        while inner.ops.all().any(|op| op.blocks(kind, file, offset, len)) {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(StoreError::Io(io::Error::new(
                     io::ErrorKind::TimedOut,
@@ -615,39 +675,74 @@ fn run_blocking(
 }
 
 impl Inner {
-    /// Start every waiting operation that no earlier unfinished one blocks.
-    fn start_ready(&mut self) -> io::Result<()> {
-        let waiting: Vec<u64> = self.ops.iter().filter(|(_, op)| !op.submitted).map(|(&id, _)| id).collect();
-        for id in waiting {
-            let op = &self.ops[&id];
-            let blocked = self.ops.range(..id).any(|(_, earlier)| earlier.blocks(op.kind, &op.file, op.offset, op.len));
-            if !blocked {
-                self.push(id)?;
-            }
+    /// Whether an earlier unfinished operation holds back operation `id`.
+    fn is_held(&self, id: u64) -> bool {
+        let Some(op) = self.ops.get(id) else { return false };
+        self.ops.before(id).any(|earlier| earlier.blocks(op.kind, &op.file, op.offset, op.len))
+    }
+
+    /// Start the newly queued operation `id`, or hold it back behind the
+    /// earlier one it conflicts with.
+    fn start_or_hold(&mut self, id: u64) -> io::Result<()> {
+        if self.is_held(id) {
+            self.blocked.push(id);
+            Ok(())
+        } else {
+            self.push(id)
         }
-        Ok(())
+    }
+
+    /// Start every held-back operation that no earlier unfinished one
+    /// blocks any more (after some finished).
+    fn start_ready(&mut self) -> io::Result<()> {
+        if self.blocked.is_empty() {
+            return Ok(());
+        }
+        let mut held = std::mem::take(&mut self.blocked);
+        let mut result = Ok(());
+        let mut kept = 0;
+        for i in 0..held.len() {
+            let id = held[i];
+            if result.is_err() || !self.ops.contains(id) || self.is_held(id) {
+                if self.ops.contains(id) {
+                    held[kept] = id;
+                    kept += 1;
+                }
+                continue;
+            }
+            result = self.push(id);
+        }
+        held.truncate(kept);
+        self.blocked = held;
+        result
     }
 
     /// Put operation `id` (or what is left of it) on the submission queue.
     fn push(&mut self, id: u64) -> io::Result<()> {
-        let op = self.ops.get_mut(&id).expect("operation exists");
-        op.submitted = true;
+        let op = self.ops.get_mut(id).expect("operation exists");
         let fd = types::Fd(op.file.as_raw_fd());
-        let entry = match op.kind {
-            OpKind::Read => opcode::Readv::new(fd, op.iovecs.0.as_ptr(), op.iovecs.0.len() as u32)
-                .offset(op.offset + op.done)
-                .build(),
-            OpKind::Write => opcode::Writev::new(fd, op.iovecs.0.as_ptr(), op.iovecs.0.len() as u32)
-                .offset(op.offset + op.done)
-                .build(),
-            OpKind::Flush => opcode::Fsync::new(fd).flags(types::FsyncFlags::DATASYNC).build(),
+        let at = op.offset + op.done;
+        let entry = match (op.kind, &op.iovecs.0[..]) {
+            (OpKind::Read, [one]) => opcode::Read::new(fd, one.iov_base.cast(), one.iov_len as u32).offset(at).build(),
+            (OpKind::Write, [one]) => {
+                opcode::Write::new(fd, one.iov_base.cast_const().cast(), one.iov_len as u32).offset(at).build()
+            }
+            (OpKind::Read, _) => {
+                debug_assert!(op.iovecs.0.spilled(), "an iovec array the kernel reads must not move");
+                opcode::Readv::new(fd, op.iovecs.0.as_ptr(), op.iovecs.0.len() as u32).offset(at).build()
+            }
+            (OpKind::Write, _) => {
+                debug_assert!(op.iovecs.0.spilled(), "an iovec array the kernel reads must not move");
+                opcode::Writev::new(fd, op.iovecs.0.as_ptr(), op.iovecs.0.len() as u32).offset(at).build()
+            }
+            (OpKind::Flush, _) => opcode::Fsync::new(fd).flags(types::FsyncFlags::DATASYNC).build(),
             // The preferred way only; where it fails, completion runs the
             // store's whole fallback chain (`run_blocking`).
-            OpKind::Discard => opcode::Fallocate::new(fd, op.len)
+            (OpKind::Discard, _) => opcode::Fallocate::new(fd, op.len)
                 .offset(op.offset)
                 .mode(nix::libc::FALLOC_FL_PUNCH_HOLE | nix::libc::FALLOC_FL_KEEP_SIZE)
                 .build(),
-            OpKind::WriteZeroes => opcode::Fallocate::new(fd, op.len)
+            (OpKind::WriteZeroes, _) => opcode::Fallocate::new(fd, op.len)
                 .offset(op.offset)
                 .mode(nix::libc::FALLOC_FL_ZERO_RANGE | nix::libc::FALLOC_FL_KEEP_SIZE)
                 .build(),
@@ -699,11 +794,11 @@ impl Inner {
 
     fn process_completions(&mut self) {
         let Some(ring) = self.uring.as_mut() else { return };
-        let done: Vec<(u64, i32)> = ring.completion().map(|c| (c.user_data(), c.result())).collect();
+        let mut done = std::mem::take(&mut self.cqes);
+        done.extend(ring.completion().map(|c| (c.user_data(), c.result())));
         let mut progressed = false;
-        for (id, result) in done {
-            let Some(op) = self.ops.get_mut(&id) else { continue };
-            op.submitted = false;
+        for (id, result) in done.drain(..) {
+            let Some(op) = self.ops.get_mut(id) else { continue };
             let outcome = match (op.kind, result) {
                 (_, r) if r == -nix::libc::EAGAIN || r == -nix::libc::EINTR => None,
                 // fallocate refused (a filesystem without the mode, a
@@ -744,13 +839,14 @@ impl Inner {
                 }
             }
         }
+        self.cqes = done;
         if progressed && let Err(e) = self.start_ready() {
             tracing::error!(error = %e, "submitting queued backing-store I/O failed");
         }
     }
 
     fn finish(&mut self, id: u64, result: io::Result<()>) {
-        let Some(op) = self.ops.remove(&id) else { return };
+        let Some(op) = self.ops.remove(id) else { return };
         let Some(state) = self.commands.get_mut(&op.token) else { return };
         state.ops_left -= 1;
         if let Err(error) = result {
@@ -765,7 +861,7 @@ impl Inner {
 }
 
 /// Drop the first `n` bytes from an iovec list.
-fn advance(iovecs: &mut Vec<nix::libc::iovec>, mut n: usize) {
+fn advance(iovecs: &mut IoVecList, mut n: usize) {
     let mut skip = 0;
     for v in iovecs.iter_mut() {
         if n >= v.iov_len {
@@ -800,8 +896,7 @@ mod tests {
             buffer_offset: 0,
             done: 0,
             buffer: None,
-            iovecs: IoVecs(Vec::new()),
-            submitted: true,
+            iovecs: IoVecs(IoVecList::new()),
             deadline: None,
         }
     }
@@ -834,7 +929,7 @@ mod tests {
         let mut bytes = [0u8; 64];
         let base = bytes.as_mut_ptr();
         let iov = |at: usize, len: usize| nix::libc::iovec { iov_base: unsafe { base.add(at) }.cast(), iov_len: len };
-        let mut v = vec![iov(0, 10), iov(10, 20), iov(30, 30)];
+        let mut v = IoVecList::from_vec(vec![iov(0, 10), iov(10, 20), iov(30, 30)]);
         advance(&mut v, 15);
         assert_eq!(v.len(), 2);
         assert_eq!((v[0].iov_base as usize - base as usize, v[0].iov_len), (15, 15));
@@ -847,7 +942,7 @@ mod tests {
     fn buffer(len: u32) -> DataBuffer {
         let map = memmap2::MmapOptions::new().len(len as usize).map_anon().unwrap();
         let region = Region::new(memmap2::MmapRaw::from(map));
-        DataBuffer::new(region, vec![Segment { offset: 0, len }], len)
+        DataBuffer::new(region, [Segment { offset: 0, len }].into_iter().collect(), len)
     }
 
     #[test]

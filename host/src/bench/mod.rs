@@ -300,7 +300,8 @@ impl std::fmt::Display for BenchResult {
             self.seconds
         )?;
         if let Some(cpu) = self.device_cpu_us_per_cmd {
-            write!(f, "  device thread {cpu:.2} us CPU/command")?;
+            let whose = if self.mode == "fio" { "fio's thread" } else { "device thread" };
+            write!(f, "  {whose} {cpu:.2} us CPU/command")?;
         }
         Ok(())
     }
@@ -419,7 +420,13 @@ pub fn run_fio(opts: &BenchOptions) -> anyhow::Result<(BenchResult, String)> {
         mbps: number(&side["bw_bytes"])? / 1e6,
         p50_us: percentile("50.000000")?,
         p99_us: percentile("99.000000")?,
-        device_cpu_us_per_cmd: None,
+        // fio's own thread: its user + system CPU share of the run over the
+        // I/Os it did, the counterpart of the device thread's figure (the
+        // kernel's submission work, which both pay, is in it).
+        device_cpu_us_per_cmd: match (job["usr_cpu"].as_f64(), job["sys_cpu"].as_f64()) {
+            (Some(usr), Some(sys)) if ops > 0 => Some((usr + sys) / 100.0 * seconds * 1e6 / ops as f64),
+            _ => None,
+        },
     };
     Ok((result, command))
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
+use slab::Slab;
 
 use super::{Backend, BackendError, DeviceError, Doorbell, ReloadOutcome, ReloadRequest};
 use crate::aio::{IoEngine, IoFailure, Token};
@@ -70,8 +71,11 @@ pub struct DeviceLoop {
     control_pending: Arc<AtomicBool>,
     /// The backend's store I/O queue, if its transfers are queued.
     engine: Option<Arc<IoEngine>>,
-    /// Commands waiting for their I/O, by engine token.
-    in_flight: HashMap<Token, InFlight>,
+    /// Commands waiting for their I/O. They stay in their slot until
+    /// answered (a map of them would move a few hundred bytes on every
+    /// insert and removal); `by_token` finds the slot.
+    in_flight: Slab<InFlight>,
+    by_token: HashMap<Token, usize>,
     max_in_flight: usize,
     /// Reaped commands, reused between reaps.
     reaped: Vec<(Token, Option<IoFailure>)>,
@@ -126,7 +130,8 @@ impl DeviceLoop {
         let mut reaped = std::mem::take(&mut self.reaped);
         engine.reap_into(&mut reaped);
         for (token, failure) in reaped.drain(..) {
-            let Some(done) = self.in_flight.remove(&token) else { continue };
+            let Some(slot) = self.by_token.remove(&token) else { continue };
+            let done = self.in_flight.remove(slot);
             let response = match failure {
                 Some(failure) => self.io_failed(&done.cmd, failure),
                 None => done.response,
@@ -148,7 +153,7 @@ impl DeviceLoop {
         let started = Instant::now();
         self.metrics.command_started();
         let token = self.engine.as_ref().map(|e| e.begin());
-        let response = self.backend.handle(&cmd);
+        let response = self.backend.handle(&cmd, started);
         match (token, &self.engine) {
             (Some(token), Some(engine)) => match engine.seal(token) {
                 Some(None) => self.finish(cmd, response, started),
@@ -157,7 +162,8 @@ impl DeviceLoop {
                     self.finish(cmd, response, started)
                 }
                 None => {
-                    self.in_flight.insert(token, InFlight { cmd, response, started });
+                    let slot = self.in_flight.insert(InFlight { cmd, response, started });
+                    self.by_token.insert(token, slot);
                     Ok(())
                 }
             },
@@ -433,7 +439,8 @@ impl DeviceHandle {
                     metrics,
                     control_pending: pending,
                     engine,
-                    in_flight: HashMap::new(),
+                    in_flight: Slab::new(),
+                    by_token: HashMap::new(),
                     max_in_flight,
                     reaped: Vec::new(),
                     unnotified: 0,

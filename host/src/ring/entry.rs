@@ -3,7 +3,18 @@
 //! overlays its request (they share a union), so everything needed to
 //! serve the command is copied out first.
 
+use smallvec::SmallVec;
+
 use super::region::{Region, RegionError};
+
+/// A CDB, held inline up to 16 bytes (every CDB but the variable-length
+/// ones): taking a command from the ring allocates nothing for it.
+pub type Cdb = SmallVec<[u8; 16]>;
+
+/// A buffer's segments, inline up to four (a 1 MiB transfer in the
+/// kernel's 64 KiB data blocks is at most 16, usually one run): cloning a
+/// buffer for queued I/O allocates nothing.
+pub(crate) type Segments = SmallVec<[Segment; 4]>;
 
 /// One contiguous piece of a command's data buffer, as a region offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +49,12 @@ pub enum BufferError {
 #[derive(Debug, Clone)]
 pub struct DataBuffer {
     region: Region,
-    segments: Vec<Segment>,
+    segments: Segments,
     len: u32,
 }
 
 impl DataBuffer {
-    pub(crate) fn new(region: Region, segments: Vec<Segment>, len: u32) -> Self {
+    pub(crate) fn new(region: Region, segments: Segments, len: u32) -> Self {
         Self { region, segments, len }
     }
 
@@ -98,8 +109,8 @@ impl DataBuffer {
     /// an asynchronous read or write. The caller keeps a clone of this
     /// buffer (and so the mapping) until the I/O has completed, and does
     /// not complete the command before then.
-    pub(crate) fn iovecs(&self, offset: u64, len: u64) -> Result<Vec<nix::libc::iovec>, BufferError> {
-        let mut out = Vec::with_capacity(self.segments.len().min(8));
+    pub(crate) fn iovecs(&self, offset: u64, len: u64) -> Result<IoVecList, BufferError> {
+        let mut out = IoVecList::new();
         self.walk(offset, len, |at, _, n| -> Result<(), BufferError> {
             let base = self.region.raw_range(at, n as u64)?;
             out.push(nix::libc::iovec { iov_base: base.cast(), iov_len: n });
@@ -155,13 +166,17 @@ impl DataBuffer {
     }
 }
 
+/// iovecs over a buffer's bytes: one inline (the usual case, a
+/// contiguous run of the data area), more on the heap.
+pub(crate) type IoVecList = SmallVec<[nix::libc::iovec; 1]>;
+
 /// A SCSI command taken from the ring.
 #[derive(Debug)]
 pub struct CommandEntry {
     /// The kernel's command id (echoed in TMR abort lists).
     pub cmd_id: u16,
     /// The CDB.
-    pub cdb: Vec<u8>,
+    pub cdb: Cdb,
     /// The data buffer (data-out for writes, data-in for reads: the kernel
     /// uses one buffer for both directions).
     pub data: DataBuffer,

@@ -23,7 +23,7 @@ pub mod entry;
 pub mod layout;
 pub mod region;
 
-pub use entry::{BufferError, CommandEntry, DataBuffer, Entry, InvalidEntry, Segment, TmrEntry, TmrKind};
+pub use entry::{BufferError, Cdb, CommandEntry, DataBuffer, Entry, InvalidEntry, Segment, TmrEntry, TmrKind};
 pub use region::{Region, RegionError};
 
 use std::collections::VecDeque;
@@ -367,7 +367,7 @@ impl Ring {
         }
     }
 
-    fn parse_command(&self, at: u32, len: u32) -> Result<(Vec<u8>, DataBuffer, Option<DataBuffer>), RingError> {
+    fn parse_command(&self, at: u32, len: u32) -> Result<(Cdb, DataBuffer, Option<DataBuffer>), RingError> {
         let iov_cnt = self.region.read_u32(self.entry_addr(at, req::IOV_CNT))? as u64;
         let bidi_cnt = self.region.read_u32(self.entry_addr(at, req::IOV_BIDI_CNT))? as u64;
         let dif_cnt = self.region.read_u32(self.entry_addr(at, req::IOV_DIF_CNT))? as u64;
@@ -395,14 +395,14 @@ impl Ring {
             return Err(RingError::BadCdb(format!("length {cdb_len} exceeds {MAX_CDB_LEN}")));
         }
         self.region.check(cdb_off, cdb_len as u64).map_err(bad_cdb)?;
-        let mut cdb = vec![0u8; cdb_len];
+        let mut cdb = Cdb::from_elem(0, cdb_len);
         self.region.read(cdb_off, &mut cdb)?;
 
         // Data buffers must sit in the data area, past the ring: a buffer
         // overlapping the mailbox or ring would let a response overwrite them.
         let data_start = self.cmdr_off as u64 + self.cmdr_size as u64;
         let read_iovs = |first: u64, count: u64| -> Result<DataBuffer, RingError> {
-            let mut segments = Vec::with_capacity(count as usize);
+            let mut segments = entry::Segments::new();
             let mut total: u32 = 0;
             for i in first..first + count {
                 let base_at = self.entry_addr(at, req::IOV) + i * req::IOV_SIZE as u64;
