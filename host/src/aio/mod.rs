@@ -557,7 +557,7 @@ impl IoEngine {
             },
         );
         inner.commands.entry(token).or_default().ops_left += 1;
-        inner.start_or_hold(id)?;
+        inner.start_or_hold(id);
         Ok(())
     }
 
@@ -683,38 +683,42 @@ impl Inner {
 
     /// Start the newly queued operation `id`, or hold it back behind the
     /// earlier one it conflicts with.
-    fn start_or_hold(&mut self, id: u64) -> io::Result<()> {
+    fn start_or_hold(&mut self, id: u64) {
         if self.is_held(id) {
             self.blocked.push(id);
-            Ok(())
         } else {
-            self.push(id)
+            self.start(id);
+        }
+    }
+
+    /// Push operation `id`; where the kernel will not take it, it
+    /// finishes with that error (its command fails with MEDIUM ERROR)
+    /// rather than waiting for a completion that cannot come.
+    fn start(&mut self, id: u64) {
+        if let Err(e) = self.push(id) {
+            tracing::error!(error = %e, "submitting backing-store I/O failed; its command fails");
+            self.finish(id, Err(e));
         }
     }
 
     /// Start every held-back operation that no earlier unfinished one
     /// blocks any more (after some finished).
-    fn start_ready(&mut self) -> io::Result<()> {
+    fn start_ready(&mut self) {
         if self.blocked.is_empty() {
-            return Ok(());
+            return;
         }
         let mut held = std::mem::take(&mut self.blocked);
-        let mut result = Ok(());
-        let mut kept = 0;
-        for i in 0..held.len() {
-            let id = held[i];
-            if result.is_err() || !self.ops.contains(id) || self.is_held(id) {
-                if self.ops.contains(id) {
-                    held[kept] = id;
-                    kept += 1;
-                }
-                continue;
+        held.retain(|&id| {
+            if !self.ops.contains(id) {
+                return false;
             }
-            result = self.push(id);
-        }
-        held.truncate(kept);
+            if self.is_held(id) {
+                return true;
+            }
+            self.start(id);
+            false
+        });
         self.blocked = held;
-        result
     }
 
     /// Put operation `id` (or what is left of it) on the submission queue.
@@ -828,11 +832,7 @@ impl Inner {
                 }
             };
             match outcome {
-                None => {
-                    if let Err(e) = self.push(id) {
-                        self.finish(id, Err(e));
-                    }
-                }
+                None => self.start(id),
                 Some(result) => {
                     self.finish(id, result);
                     progressed = true;
@@ -840,8 +840,8 @@ impl Inner {
             }
         }
         self.cqes = done;
-        if progressed && let Err(e) = self.start_ready() {
-            tracing::error!(error = %e, "submitting queued backing-store I/O failed");
+        if progressed {
+            self.start_ready();
         }
     }
 
