@@ -142,7 +142,7 @@ impl<H: Handler> Backend for NativeDevice<H> {
         self.engine.clone()
     }
 
-    fn handle(&mut self, cmd: &CommandEntry, _taken: std::time::Instant) -> Response {
+    fn handle(&mut self, cmd: &CommandEntry) -> Response {
         let io = CommandIo::new(cmd, self.engine.clone());
         let sdk_cmd = sdk::Command { cdb: &cmd.cdb, data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
         let room = io.data_in_len();

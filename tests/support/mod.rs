@@ -36,7 +36,7 @@ impl RamDisk {
 pub use tcmu_wasm::sim::rw16;
 
 impl Backend for RamDisk {
-    fn handle(&mut self, cmd: &CommandEntry, _taken: std::time::Instant) -> Response {
+    fn handle(&mut self, cmd: &CommandEntry) -> Response {
         match cmd.cdb[0] {
             0x00 => Response::good(),
             op @ (0x88 | 0x8a) => {

@@ -64,10 +64,8 @@ pub trait Backend {
     /// Serve one command. Never fails: every failure is a SCSI response.
     /// Store transfers the handler queued on [`Backend::io_engine`] may
     /// still be running when this returns; the loop answers the command
-    /// when they are done. `taken` is when the loop took the command from
-    /// the ring: the handler's time budget runs from there (the loop reads
-    /// the clock once per command, not once per layer).
-    fn handle(&mut self, cmd: &CommandEntry, taken: std::time::Instant) -> Response;
+    /// when they are done.
+    fn handle(&mut self, cmd: &CommandEntry) -> Response;
     /// The queue this backend's store transfers go to, if they are
     /// queued (see [`crate::aio`]). Asked once, when the device starts.
     fn io_engine(&self) -> Option<Arc<crate::aio::IoEngine>> {

@@ -153,7 +153,7 @@ impl DeviceLoop {
         let started = Instant::now();
         self.metrics.command_started();
         let token = self.engine.as_ref().map(|e| e.begin());
-        let response = self.backend.handle(&cmd, started);
+        let response = self.backend.handle(&cmd);
         match (token, &self.engine) {
             (Some(token), Some(engine)) => match engine.seal(token) {
                 Some(None) => self.finish(cmd, response, started),

@@ -417,7 +417,7 @@ impl Backend for SandboxedDevice {
         self.engine.clone()
     }
 
-    fn handle(&mut self, cmd: &CommandEntry, taken: Instant) -> Response {
+    fn handle(&mut self, cmd: &CommandEntry) -> Response {
         let (budget, slice) = (self.spec.limits.command_budget, self.spec.limits.slice);
         let engine = self.engine.clone();
         let mut cdb = std::mem::take(&mut self.cdb_scratch);
@@ -434,7 +434,7 @@ impl Backend for SandboxedDevice {
         let wit_cmd = types::Command { cdb, data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
         let data_in_room = io.data_in_len();
         live.store.data_mut().io = Some(io);
-        let result = live.call_from(taken, budget, slice, |store, x| x.device.call_handle(store, &wit_cmd));
+        let result = live.call(budget, slice, |store, x| x.device.call_handle(store, &wit_cmd));
         self.cdb_scratch = wit_cmd.cdb;
         // (`faulted` below is what drops an instance; the call does not.)
         let live = self.live.as_mut().expect("admitted above");

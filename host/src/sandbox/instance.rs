@@ -75,7 +75,7 @@ impl Instance {
             }
             Ok(UpdateDeadline::Continue(slice_ticks))
         });
-        arm(&mut store, Instant::now(), budget, slice);
+        arm(&mut store, budget, slice);
         let instantiated = code.pre.instantiate(&mut store);
         disarm(&mut store);
         let instance = instantiated.map_err(|e| classify(&e, &store))?;
@@ -108,29 +108,17 @@ impl Instance {
         slice: Duration,
         f: impl FnOnce(&mut Store<DeviceState>, &Exports) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
-        self.call_from(Instant::now(), budget, slice, f)
-    }
-
-    /// [`Instance::call`] with the budget counted from `start` (a moment
-    /// the caller read already).
-    pub fn call_from<R>(
-        &mut self,
-        start: Instant,
-        budget: Duration,
-        slice: Duration,
-        f: impl FnOnce(&mut Store<DeviceState>, &Exports) -> wasmtime::Result<R>,
-    ) -> Result<R, Fault> {
-        arm(&mut self.store, start, budget, slice);
+        arm(&mut self.store, budget, slice);
         let result = f(&mut self.store, &self.exports);
         disarm(&mut self.store);
         result.map_err(|e| classify(&e, &self.store))
     }
 }
 
-fn arm(store: &mut Store<DeviceState>, start: Instant, budget: Duration, slice: Duration) {
+fn arm(store: &mut Store<DeviceState>, budget: Duration, slice: Duration) {
     let data = store.data_mut();
     data.cap.denied = None;
-    data.clock.deadline = start + budget;
+    data.clock.deadline = Instant::now() + budget;
     data.clock.slice = slice;
     data.clock.slice_ticks = ticks(slice);
     data.clock.overran = false;
