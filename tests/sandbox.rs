@@ -240,6 +240,31 @@ fn invalid_completions_are_corrected_not_passed_to_the_kernel() {
     }
 }
 
+#[test]
+fn sense_through_set_sense_is_bounded_and_the_last_call_wins() {
+    let fx = fixture();
+    let (mut dev, metrics) = start_with(&fx, "sense0", "sense-flood");
+    let c = dev.execute(&READ_10, &[], 8 * 512).unwrap();
+    assert_eq!(sense_of(&c), (0x05, 0x24, 0x00), "the last set-sense, not the earlier MEDIUM ERRORs");
+    assert_eq!(c.sense.len(), 96, "only what the ring's sense buffer holds is kept");
+    assert!(c.sense[18..].iter().all(|&b| b == 0xee), "the rest is the handler's, truncated");
+    assert_eq!(dev.execute(&TUR, &[], 0).unwrap().status, 0, "the device serves on");
+    let s = metrics.snapshot();
+    assert_eq!((s.sanitized, s.faults), (0, 0), "{s:?}");
+    dev.stop().unwrap();
+    // The same through `device.handle`, which a CDB longer than 16 bytes
+    // takes (READ(32), a variable-length CDB), with the completion's own
+    // sense empty.
+    let (mut dev, metrics) = start_with(&fx, "sense1", "every:sense-flood");
+    let mut read_32 = [0u8; 32];
+    (read_32[0], read_32[7], read_32[9]) = (0x7f, 0x18, 0x09);
+    let c = dev.execute(&read_32, &[], 512).unwrap();
+    assert_eq!((sense_of(&c), c.sense.len()), ((0x05, 0x24, 0x00), 96));
+    assert_eq!(sense_of(&dev.execute(&TUR, &[], 0).unwrap()), (0x05, 0x24, 0x00), "short CDBs alike");
+    assert_eq!(metrics.snapshot().sanitized, 0);
+    dev.stop().unwrap();
+}
+
 fn query(dev: &mut SimDevice) -> (u8, u32) {
     let c = dev.execute(&QUERY_STATE, &[], 64).unwrap();
     assert_eq!((c.status, c.data_in.len()), (0, 5), "{c:?}");

@@ -172,7 +172,7 @@ pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// `wit/handler.wit`) that components built with this SDK import and
 /// export. Hosts load every 0.2.x component up to the newest they know
 /// (docs/wit.md, "Versions").
-pub const WIT_VERSION: &str = "0.2.3";
+pub const WIT_VERSION: &str = "0.2.4";
 
 #[cfg(target_family = "wasm")]
 #[doc(hidden)]

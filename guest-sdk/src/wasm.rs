@@ -93,9 +93,7 @@ impl<H: Handler> bindings::exports::tcmu::handler::device::Guest for Glue<H> {
 
     fn handle(command: wt::Command) -> wt::Completion {
         let cmd = Command { cdb: &command.cdb, data_out_len: command.data_out_len, data_in_len: command.data_in_len };
-        let done = with_device::<H, _>(|dev| dev.handle(&cmd, &mut WasmTransfer))
-            // Commands before a successful open: the LUN is not ready.
-            .unwrap_or_else(|| Completion::check_condition(&crate::sense::LUN_NOT_READY));
+        let done = handle_one::<H>(&cmd);
         wt::Completion {
             status: done.status,
             sense: done.sense,
@@ -130,6 +128,43 @@ impl<H: Handler> bindings::exports::tcmu::handler::device::Guest for Glue<H> {
     fn close() {
         with_device::<H, _>(|dev| dev.close());
         DEVICE.with(|slot| slot.borrow_mut().take());
+    }
+}
+
+/// One command into the open device.
+fn handle_one<H: Handler>(cmd: &Command<'_>) -> Completion {
+    with_device::<H, _>(|dev| dev.handle(cmd, &mut WasmTransfer))
+        // Commands before a successful open: the LUN is not ready.
+        .unwrap_or_else(|| Completion::check_condition(&crate::sense::LUN_NOT_READY))
+}
+
+/// The CDB bytes `handle-short` packs into two big-endian words.
+fn unpack_cdb(high: u64, low: u64) -> [u8; 16] {
+    let mut cdb = [0u8; 16];
+    cdb[..8].copy_from_slice(&high.to_be_bytes());
+    cdb[8..].copy_from_slice(&low.to_be_bytes());
+    cdb
+}
+
+impl<H: Handler> bindings::exports::tcmu::handler::short_command::Guest for Glue<H> {
+    fn handle_short(
+        cdb_high: u64,
+        cdb_low: u64,
+        cdb_len: u8,
+        data_out_len: u32,
+        data_in_len: u32,
+    ) -> bindings::exports::tcmu::handler::short_command::ShortCompletion {
+        let bytes = unpack_cdb(cdb_high, cdb_low);
+        let cdb = &bytes[..usize::from(cdb_len).min(bytes.len())];
+        let done = handle_one::<H>(&Command { cdb, data_out_len, data_in_len });
+        if !done.sense.is_empty() {
+            transfer::set_sense(&done.sense);
+        }
+        bindings::exports::tcmu::handler::short_command::ShortCompletion {
+            status: done.status,
+            data_in_len: done.data_in_len,
+            state_changed: state_changed::<H>(),
+        }
     }
 }
 

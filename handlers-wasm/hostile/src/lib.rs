@@ -77,6 +77,10 @@ pub enum Misdeed {
     BadStatus,
     /// CHECK CONDITION without sense.
     NoSense,
+    /// CHECK CONDITION whose sense (ILLEGAL REQUEST, INVALID FIELD IN CDB)
+    /// comes through `transfer.set-sense` followed by a megabyte of junk,
+    /// after two earlier calls the last one replaces.
+    SenseFlood,
     /// Probe the grant's edges.
     Escape,
     /// Behave.
@@ -120,6 +124,7 @@ fn parse(config: &str) -> Result<(When, Misdeed), String> {
         "log-forge" => Misdeed::LogForge,
         "bad-status" => Misdeed::BadStatus,
         "no-sense" => Misdeed::NoSense,
+        "sense-flood" => Misdeed::SenseFlood,
         "escape" => Misdeed::Escape,
         "" | "well-behaved" => Misdeed::WellBehaved,
         other => match other.strip_prefix("spin-ms=").map(str::parse) {
@@ -267,6 +272,7 @@ impl Hostile {
             }
             Misdeed::BadStatus => Some(Completion::status(0x77)),
             Misdeed::NoSense => Some(Completion::check_condition_with_sense(Vec::new())),
+            Misdeed::SenseFlood => Some(sense_flood()),
             Misdeed::Escape => Some(self.escape(cmd?, xfer?)),
             Misdeed::WellBehaved => None,
         }
@@ -336,3 +342,22 @@ fn hoard_pollables() -> ! {
 }
 
 tcmu_guest_sdk::export_handler!(Hostile);
+
+/// Hand the host sense data through the raw `transfer.set-sense` (the SDK
+/// itself only passes what a completion carries): twice a medium error,
+/// then a fixed-format ILLEGAL REQUEST whose additional length claims the
+/// 1 MiB of junk that trails it.
+/// The completion itself carries none.
+fn sense_flood() -> Completion {
+    #[cfg(target_family = "wasm")]
+    {
+        use tcmu_guest_sdk::wasm::bindings::tcmu::handler::transfer::set_sense;
+        set_sense(&sense::UNRECOVERED_READ_ERROR.fixed());
+        set_sense(&sense::UNRECOVERED_READ_ERROR.fixed());
+        let mut flood = sense::INVALID_FIELD_IN_CDB.fixed();
+        flood[7] = 0xff; // additional sense length: the junk claims to be sense
+        flood.resize(flood.len() + (1 << 20), 0xee);
+        set_sense(&flood);
+    }
+    Completion::check_condition_with_sense(Vec::new())
+}

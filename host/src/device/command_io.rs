@@ -16,6 +16,8 @@ pub struct CommandIo {
     bidi_in: Option<DataBuffer>,
     moved_data_in: bool,
     data_out_taken: u64,
+    /// What the handler gave through `transfer.set-sense` (the last call).
+    sense: Vec<u8>,
     /// Where the device's store transfers are queued ([`crate::aio`]);
     /// `None` runs them inside the call.
     engine: Option<Arc<IoEngine>>,
@@ -25,7 +27,14 @@ impl CommandIo {
     /// Take the buffers of `cmd` (cheap: region handle + segment list).
     /// Store transfers go through `engine` when there is one.
     pub fn new(cmd: &CommandEntry, engine: Option<Arc<IoEngine>>) -> Self {
-        Self { data: cmd.data.clone(), bidi_in: cmd.bidi_in.clone(), moved_data_in: false, data_out_taken: 0, engine }
+        Self {
+            data: cmd.data.clone(),
+            bidi_in: cmd.bidi_in.clone(),
+            moved_data_in: false,
+            data_out_taken: 0,
+            sense: Vec::new(),
+            engine,
+        }
     }
 
     /// Bytes of data-out (the shared buffer for one-directional commands).
@@ -53,6 +62,18 @@ impl CommandIo {
     /// Bytes of data-out the handler took (for metrics).
     pub fn data_out_taken(&self) -> u64 {
         self.data_out_taken
+    }
+
+    /// Keep `sense` as the command's sense data (`transfer.set-sense`); a
+    /// later call replaces it. Only what the ring can carry is kept.
+    pub fn set_sense(&mut self, mut sense: Vec<u8>) {
+        sense.truncate(crate::ring::layout::SENSE_BUFFER_SIZE);
+        self.sense = sense;
+    }
+
+    /// The sense data `set_sense` kept (empty if none).
+    pub fn take_sense(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.sense)
     }
 
     /// Copy data-out bytes, at most `max` of them. The range and then

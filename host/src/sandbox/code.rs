@@ -18,7 +18,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre};
 
-use super::bindings::{self, config_help, device, library_events, removable, removal, state};
+use super::bindings::{self, config_help, device, library_events, removable, removal, short_command, state};
 use super::guest_text::{MAX_GUEST_TEXT, sanitize};
 use super::host::DeviceState;
 use super::instance::Instance;
@@ -41,6 +41,7 @@ pub(super) struct ExportIndices {
     pub removal: Option<removal::GuestIndices>,
     pub library_events: Option<library_events::GuestIndices>,
     pub config_help: Option<config_help::GuestIndices>,
+    pub short_command: Option<short_command::GuestIndices>,
 }
 
 /// A compiled, pre-linked handler component.
@@ -103,6 +104,7 @@ impl HandlerCode {
             removal: removal::GuestIndices::new(&pre).ok(),
             library_events: library_events::GuestIndices::new(&pre).ok(),
             config_help: config_help::GuestIndices::new(&pre).ok(),
+            short_command: short_command::GuestIndices::new(&pre).ok(),
         };
         let mut code = Self {
             runtime: runtime.clone(),

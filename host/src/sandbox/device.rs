@@ -420,29 +420,60 @@ impl Backend for SandboxedDevice {
     fn handle(&mut self, cmd: &CommandEntry) -> Response {
         let (budget, slice) = (self.spec.limits.command_budget, self.spec.limits.slice);
         let engine = self.engine.clone();
-        let mut cdb = std::mem::take(&mut self.cdb_scratch);
-        cdb.clear();
-        cdb.extend_from_slice(&cmd.cdb);
+        let mut cdb_scratch = std::mem::take(&mut self.cdb_scratch);
         let live = match self.admit() {
             Ok(live) => live,
             Err((key, asc, ascq)) => {
-                self.cdb_scratch = cdb;
+                self.cdb_scratch = cdb_scratch;
                 return Response::check_condition(key, asc, ascq);
             }
         };
         let io = CommandIo::new(cmd, engine);
-        let wit_cmd = types::Command { cdb, data_out_len: io.data_out_len(), data_in_len: io.data_in_len() };
-        let data_in_room = io.data_in_len();
+        let (data_out_len, data_in_room) = (io.data_out_len(), io.data_in_len());
         live.store.data_mut().io = Some(io);
-        let result = live.call(budget, slice, |store, x| x.device.call_handle(store, &wit_cmd));
-        self.cdb_scratch = wit_cmd.cdb;
+        let result = match live.exports.short_command.as_ref() {
+            // The CDB as two words, sense through `transfer.set-sense`: no
+            // list to allocate in the guest, none to free after.
+            Some(_) if cmd.cdb.len() <= SHORT_CDB => {
+                let (high, low) = pack_cdb(&cmd.cdb);
+                live.call(budget, slice, |store, x| {
+                    let short = x.short_command.as_ref().expect("matched above");
+                    short.call_handle_short(store, high, low, cmd.cdb.len() as u8, data_out_len, data_in_room)
+                })
+                .map(|done| HandlerAnswer {
+                    status: done.status,
+                    sense: Vec::new(),
+                    data_in_len: done.data_in_len,
+                    state_changed: done.state_changed,
+                })
+            }
+            _ => {
+                cdb_scratch.clear();
+                cdb_scratch.extend_from_slice(&cmd.cdb);
+                let wit_cmd = types::Command { cdb: cdb_scratch, data_out_len, data_in_len: data_in_room };
+                let result = live.call(budget, slice, |store, x| x.device.call_handle(store, &wit_cmd));
+                cdb_scratch = wit_cmd.cdb;
+                result.map(|done| HandlerAnswer {
+                    status: done.status,
+                    sense: done.sense,
+                    data_in_len: done.data_in_len,
+                    state_changed: done.state_changed,
+                })
+            }
+        };
+        self.cdb_scratch = cdb_scratch;
         // (`faulted` below is what drops an instance; the call does not.)
         let live = self.live.as_mut().expect("admitted above");
-        let io = live.store.data_mut().io.take();
+        let mut io = live.store.data_mut().io.take();
         match result {
-            Ok(done) => {
+            Ok(mut done) => {
                 if self.fence.has_history() {
                     self.fence.success(Instant::now());
+                }
+                if done.sense.is_empty()
+                    && let Some(io) = io.as_mut()
+                {
+                    done.sense = io.take_sense();
                 }
                 let moved = io.as_ref().is_some_and(|io| io.moved_data_in());
                 let (response, corrected) =
@@ -650,5 +681,38 @@ impl Backend for SandboxedDevice {
         {
             tracing::error!(device = %self.spec.name, error = %e, "flushing backing file failed");
         }
+    }
+}
+
+/// The longest CDB `short-command.handle-short` carries (every fixed-length CDB).
+const SHORT_CDB: usize = 16;
+
+/// What either form of `handle` answered.
+struct HandlerAnswer {
+    status: u8,
+    sense: Vec<u8>,
+    data_in_len: u32,
+    state_changed: bool,
+}
+
+/// A CDB of at most [`SHORT_CDB`] bytes as `handle-short`'s two big-endian
+/// words (bytes 0-7, then 8-15; zero past the CDB's end).
+fn pack_cdb(cdb: &[u8]) -> (u64, u64) {
+    let mut bytes = [0u8; SHORT_CDB];
+    bytes[..cdb.len()].copy_from_slice(cdb);
+    let (high, low) = bytes.split_at(8);
+    (u64::from_be_bytes(high.try_into().expect("8 bytes")), u64::from_be_bytes(low.try_into().expect("8 bytes")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pack_cdb;
+
+    #[test]
+    fn a_short_cdb_packs_into_two_big_endian_words_zero_padded() {
+        assert_eq!(pack_cdb(&[0x28, 1, 2, 3, 4, 5, 6, 7, 8, 9]), (0x2801_0203_0405_0607, 0x0809_0000_0000_0000));
+        assert_eq!(pack_cdb(&[0; 6]), (0, 0));
+        let sixteen: Vec<u8> = (0x80..0x90).collect();
+        assert_eq!(pack_cdb(&sixteen), (0x8081_8283_8485_8687, 0x8889_8a8b_8c8d_8e8f));
     }
 }

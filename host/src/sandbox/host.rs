@@ -490,6 +490,15 @@ impl transfer::Host for DeviceState {
     fn write_data_in(&mut self, offset: u32, data: Vec<u8>) -> Wit<()> {
         wit(self.io().and_then(|io| io.write_data_in(offset, &data)))
     }
+
+    fn set_sense(&mut self, sense: Vec<u8>) -> wasmtime::Result<()> {
+        // (The list is in host memory already, bounded by the guest's cap,
+        // as `write-data-in`'s is.)
+        if let Some(io) = self.io.as_mut() {
+            io.set_sense(sense);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::{config_help, device, library_events, removable, removal, state};
+use super::bindings::{config_help, device, library_events, removable, removal, short_command, state};
 use super::guest_text::{MAX_GUEST_TEXT, sanitize};
 use super::host::DeviceState;
 use super::{EPOCH_TICK, HandlerCode, sched, wasi};
@@ -37,6 +37,9 @@ pub(super) struct Exports {
     pub library_events: Option<library_events::Guest>,
     /// The `config-help` export (0.2.3): the handler's config keys.
     pub config_help: Option<config_help::Guest>,
+    /// The `short-command` export (0.2.4): `handle` for CDBs of at most
+    /// 16 bytes without the guest allocating.
+    pub short_command: Option<short_command::Guest>,
 }
 
 /// A live instance of a handler component.
@@ -96,6 +99,7 @@ impl Instance {
             removal: optional!(removal),
             library_events: optional!(library_events),
             config_help: optional!(config_help),
+            short_command: optional!(short_command),
         };
         Ok(Self { store, exports })
     }

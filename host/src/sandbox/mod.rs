@@ -44,7 +44,7 @@ use fence::FencePolicy;
 use host::DeviceState;
 
 /// The version of `tcmu:handler` this host speaks.
-pub const WIT_VERSION: &str = "0.2.3";
+pub const WIT_VERSION: &str = "0.2.4";
 
 /// The oldest `tcmu:handler` release whose components this host loads: the
 /// 0.2 line only adds, so anything from 0.2.0 to [`WIT_VERSION`] links
