@@ -33,11 +33,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use io_uring::{IoUring, opcode, squeue, types};
+use io_uring::{IoUring, opcode, types};
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use slab::Slab;
 
 use crate::backing::{BackingFile, StoreError};
@@ -254,56 +255,6 @@ struct Inner {
     blocked: Vec<u64>,
     /// Completion-queue entries being processed (kept for its capacity).
     cqes: Vec<(u64, i32)>,
-    /// The poll requests of a device loop sleeping in the ring
-    /// ([`IoEngine::wait_for_work`]), by [`Watched`] index.
-    watches: [Watch; 2],
-}
-
-/// What a device loop waiting in [`IoEngine::wait_for_work`] watches
-/// besides the operations: an index into `Inner::watches`.
-#[derive(Debug, Clone, Copy)]
-enum Watched {
-    /// The kernel's doorbell (new ring entries).
-    Doorbell = 0,
-    /// The control plane's wake-up eventfd.
-    Control = 1,
-}
-
-impl Watched {
-    /// The poll request's `user_data`. Operation ids count up from 0 and
-    /// never reach these.
-    fn user_data(self) -> u64 {
-        u64::MAX - self as u64
-    }
-
-    fn from_user_data(user_data: u64) -> Option<Self> {
-        match u64::MAX - user_data {
-            0 => Some(Watched::Doorbell),
-            1 => Some(Watched::Control),
-            _ => None,
-        }
-    }
-}
-
-/// One watched descriptor's one-shot poll request.
-#[derive(Debug, Default, Clone, Copy)]
-struct Watch {
-    /// A poll request is in the ring (submitted or about to be).
-    armed: bool,
-    /// It completed readable since the loop last asked.
-    fired: bool,
-    /// It completed with this errno (the descriptor is unusable).
-    failed: Option<i32>,
-}
-
-/// What woke a device loop from [`IoEngine::wait_for_work`] (finished
-/// operations are collected by [`IoEngine::reap_into`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Woken {
-    /// The doorbell's descriptor is readable: acknowledge it.
-    pub doorbell: bool,
-    /// The control descriptor is readable.
-    pub control: bool,
 }
 
 /// One device's I/O queue. Used from the device thread only (the handler's
@@ -313,6 +264,8 @@ pub struct IoEngine {
     max_in_flight: usize,
     nowait_first: bool,
     busy_poll: std::time::Duration,
+    /// Signalled by io_uring for every completion (the device loop polls it).
+    events: EventFd,
 }
 
 impl std::fmt::Debug for IoEngine {
@@ -331,10 +284,14 @@ impl IoEngine {
     /// where io_uring is not available.
     pub fn new(settings: IoSettings) -> io::Result<Self> {
         let mode = settings.mode;
+        let events = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
         let uring = match mode {
             IoMode::Blocking => None,
             IoMode::Uring | IoMode::Auto => match IoUring::new(QUEUE_ENTRIES) {
-                Ok(ring) => Some(ring),
+                Ok(ring) => {
+                    ring.submitter().register_eventfd(events.as_fd().as_raw_fd())?;
+                    Some(ring)
+                }
                 Err(e) if mode == IoMode::Auto => {
                     tracing::warn!(error = %e, "io_uring unavailable; backing-store I/O runs one command at a time");
                     None
@@ -353,13 +310,13 @@ impl IoEngine {
             unsubmitted: 0,
             blocked: Vec::new(),
             cqes: Vec::new(),
-            watches: Default::default(),
         };
         Ok(Self {
             inner: Mutex::new(inner),
             max_in_flight: settings.max_in_flight.max(1),
             nowait_first: settings.nowait_first,
             busy_poll: settings.busy_poll,
+            events,
         })
     }
 
@@ -386,6 +343,11 @@ impl IoEngine {
     /// Whether transfers really run asynchronously (io_uring).
     pub fn is_async(&self) -> bool {
         self.lock().uring.is_some()
+    }
+
+    /// The descriptor that becomes readable when operations completed.
+    pub fn event_fd(&self) -> BorrowedFd<'_> {
+        self.events.as_fd()
     }
 
     /// Operations not finished yet.
@@ -604,50 +566,10 @@ impl IoEngine {
         self.lock().submit()
     }
 
-    /// Submit what was queued and, with `block`, sleep until the
-    /// `doorbell` or `control` descriptor becomes readable or an operation
-    /// completes: one `io_uring_enter` (a device loop would otherwise pay a
-    /// submit, a `poll(2)` and an eventfd read for the same). The two
-    /// descriptors are watched by one-shot poll requests in the ring,
-    /// re-armed here after they fired (a poll request looks at the
-    /// descriptor when armed, so a wake-up between the caller's last
-    /// look and the re-arm is not lost). Without `block`, or when
-    /// something already woke the loop, it only submits (no syscall when
-    /// nothing is queued).
-    ///
-    /// The descriptors must stay open while the engine lives (the kernel
-    /// holds them while a poll request is armed). Needs io_uring
-    /// ([`IoEngine::is_async`]); without it this fails with `Unsupported`.
-    pub fn wait_for_work(&self, doorbell: BorrowedFd<'_>, control: BorrowedFd<'_>, block: bool) -> io::Result<Woken> {
-        let mut guard = self.lock();
-        let inner = &mut *guard;
-        if inner.uring.is_none() {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "waiting in the ring needs io_uring"));
-        }
-        inner.arm(Watched::Doorbell, doorbell)?;
-        inner.arm(Watched::Control, control)?;
-        let ring = inner.uring.as_mut().expect("checked above");
-        let woken = inner.watches.iter().any(|w| w.fired) || !ring.completion().is_empty();
-        let want = usize::from(block && !woken);
-        if want > 0 || inner.unsubmitted > 0 {
-            match ring.submit_and_wait(want) {
-                Ok(_) => {}
-                // A signal: the caller looks and comes back.
-                Err(e) if e.raw_os_error() == Some(nix::libc::EINTR) => {}
-                Err(e) => return Err(e),
-            }
-            inner.unsubmitted = 0;
-        }
-        inner.process_completions();
-        let mut woken = Woken::default();
-        for (which, flag) in [(Watched::Doorbell, &mut woken.doorbell), (Watched::Control, &mut woken.control)] {
-            let watch = &mut inner.watches[which as usize];
-            if let Some(errno) = watch.failed.take() {
-                return Err(io::Error::from_raw_os_error(errno));
-            }
-            *flag = std::mem::take(&mut watch.fired);
-        }
-        Ok(woken)
+    /// Consume the event descriptor's count (after a poll saw it readable;
+    /// left set, it would keep the poll from sleeping).
+    pub fn clear_events(&self) {
+        let _ = self.events.read();
     }
 
     /// Collect the commands whose I/O finished (no waiting, no syscall:
@@ -830,49 +752,11 @@ impl Inner {
                 .build(),
         }
         .user_data(id);
+        let ring = self.uring.as_mut().expect("pushing needs io_uring");
         // SAFETY: the iovecs and the memory they describe (the data area,
         // kept mapped by the op's `DataBuffer`) and the file (kept open by
         // the op's `Arc`) live in `self.ops` until the completion arrives.
-        unsafe { self.push_entry(&entry) }
-    }
-
-    /// Arm `which`'s poll request on `fd` unless one is armed already.
-    fn arm(&mut self, which: Watched, fd: BorrowedFd<'_>) -> io::Result<()> {
-        if self.watches[which as usize].armed {
-            return Ok(());
-        }
-        let entry = opcode::PollAdd::new(types::Fd(fd.as_raw_fd()), nix::libc::POLLIN as u32)
-            .build()
-            .user_data(which.user_data());
-        // SAFETY: a poll request refers to no memory of ours, and the
-        // kernel holds its own reference to the descriptor's file.
-        unsafe { self.push_entry(&entry) }?;
-        self.watches[which as usize].armed = true;
-        Ok(())
-    }
-
-    /// A watched descriptor's poll request completed with `result`.
-    fn watched(&mut self, which: Watched, result: i32) {
-        let watch = &mut self.watches[which as usize];
-        watch.armed = false;
-        match result {
-            r if r >= 0 => watch.fired = true,
-            // Cancelled or interrupted: armed again at the next wait.
-            r if r == -nix::libc::ECANCELED || r == -nix::libc::EINTR => {}
-            r => watch.failed = Some(-r),
-        }
-    }
-
-    /// Put `entry` on the submission queue, submitting what is there
-    /// first if it is full.
-    ///
-    /// # Safety
-    /// Whatever memory and descriptors `entry` refers to must stay valid
-    /// until its completion has been reaped.
-    unsafe fn push_entry(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        let ring = self.uring.as_mut().expect("pushing needs io_uring");
-        // SAFETY: the caller's promise.
-        while unsafe { ring.submission().push(entry) }.is_err() {
+        while unsafe { ring.submission().push(&entry) }.is_err() {
             ring.submit()?;
             self.unsubmitted = 0;
         }
@@ -918,10 +802,6 @@ impl Inner {
         done.extend(ring.completion().map(|c| (c.user_data(), c.result())));
         let mut progressed = false;
         for (id, result) in done.drain(..) {
-            if let Some(which) = Watched::from_user_data(id) {
-                self.watched(which, result);
-                continue;
-            }
             let Some(op) = self.ops.get_mut(id) else { continue };
             let outcome = match (op.kind, result) {
                 (_, r) if r == -nix::libc::EAGAIN || r == -nix::libc::EINTR => None,
@@ -1100,59 +980,6 @@ mod tests {
         let third = engine.begin();
         assert!(matches!(engine.read(&store, (1 << 20) - 4096, 8192, &back, 0), Err(StoreError::OutOfRange)));
         assert!(matches!(engine.seal(third), Some(None)));
-    }
-
-    #[test]
-    fn a_loop_sleeping_in_the_ring_wakes_for_either_descriptor_and_for_finished_io() {
-        use nix::sys::eventfd::{EfdFlags, EventFd};
-        use std::os::fd::AsFd;
-        let settings = IoSettings { mode: IoMode::Uring, nowait_first: false, ..Default::default() };
-        let engine = IoEngine::new(settings).unwrap();
-        let doorbell = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK).unwrap();
-        let control = Arc::new(EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK).unwrap());
-        let wait = |block| engine.wait_for_work(doorbell.as_fd(), control.as_fd(), block).unwrap();
-        let rung = Woken { doorbell: true, control: false };
-        assert_eq!(wait(false), Woken::default(), "nothing is ready");
-        // Rung before the wait, or between two waits: not lost.
-        doorbell.write(1).unwrap();
-        assert_eq!(wait(true), rung);
-        // Not acknowledged: the re-armed request sees it at once.
-        assert_eq!(wait(true), rung);
-        doorbell.read().unwrap();
-        assert_eq!(wait(false), Woken::default(), "acknowledged, nothing is ready");
-        // A control request while the loop sleeps wakes it.
-        let writer = std::thread::spawn({
-            let control = control.clone();
-            move || {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-                control.write(1).unwrap();
-            }
-        });
-        assert_eq!(wait(true), Woken { doorbell: false, control: true });
-        writer.join().unwrap();
-        control.read().unwrap();
-        // Queued I/O is submitted by the wait and its completion wakes it.
-        let dir = tempfile::tempdir().unwrap();
-        let store = file(&dir, "w");
-        let back = buffer(4096);
-        let token = engine.begin();
-        engine.read(&store, 0, 4096, &back, 0).unwrap();
-        assert!(engine.seal(token).is_none(), "the read is queued");
-        let mut done = Vec::new();
-        for _ in 0..100 {
-            assert_eq!(wait(true), Woken::default(), "only the read wakes it");
-            engine.reap_into(&mut done);
-            if !done.is_empty() {
-                break;
-            }
-        }
-        assert_eq!(done.len(), 1);
-        assert_eq!(done[0].0, token);
-        assert!(done[0].1.is_none());
-        // The blocking engine cannot sleep in a ring.
-        let blocking = IoEngine::new(IoSettings { mode: IoMode::Blocking, ..Default::default() }).unwrap();
-        let refused = blocking.wait_for_work(doorbell.as_fd(), control.as_fd(), true).unwrap_err();
-        assert_eq!(refused.kind(), io::ErrorKind::Unsupported);
     }
 
     #[test]

@@ -207,8 +207,7 @@ impl DeviceLoop {
                 self.reap()?;
             }
         }
-        // What was queued is submitted by the wait that follows (one
-        // syscall for both).
+        self.submit_io();
         self.notify_if_moved();
         Ok(outcome)
     }
@@ -244,15 +243,13 @@ impl DeviceLoop {
         if window.is_zero() {
             return false;
         }
-        // The I/O the last drain queued must not wait for the spin.
-        self.submit_io();
         let deadline = Instant::now() + window;
         loop {
             // Reading the clock costs more than the checks: read it now and then.
             for _ in 0..32 {
                 if self.ring.has_new_entries()
                     || self.control_pending.load(Ordering::Acquire)
-                    || engine.has_completions()
+                    || (!self.in_flight.is_empty() && engine.has_completions())
                 {
                     return true;
                 }
@@ -342,34 +339,33 @@ impl DeviceLoop {
     }
 
     fn serve(&mut self, control: &mpsc::Receiver<Control>, wake: &EventFd) -> Result<(), DeviceError> {
-        // With io_uring the loop sleeps in the ring itself, which submits
-        // the queued I/O in the same syscall; otherwise in poll(2).
-        let in_ring = self.engine.clone().filter(|e| e.is_async());
         // Entries may already be waiting (a restarted daemon adopting a ring).
         let mut backlog = true;
         loop {
-            let block = !backlog && !self.spin_for_work();
-            let (ring_ready, control_ready) = match &in_ring {
-                Some(engine) => match engine.wait_for_work(self.doorbell.fd(), wake.as_fd(), block) {
-                    Ok(woken) => (woken.doorbell, woken.control),
-                    Err(e) => {
-                        let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO));
-                        return Err(DeviceError::Poll(errno));
-                    }
-                },
-                None => {
-                    let mut fds = [
-                        PollFd::new(self.doorbell.fd(), PollFlags::POLLIN),
-                        PollFd::new(wake.as_fd(), PollFlags::POLLIN),
-                    ];
-                    match nix::poll::poll(&mut fds, if block { PollTimeout::NONE } else { PollTimeout::ZERO }) {
-                        Ok(_) => {}
-                        Err(nix::errno::Errno::EINTR) => continue,
-                        Err(e) => return Err(DeviceError::Poll(e)),
-                    }
-                    let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-                    (ready(&fds[0]), ready(&fds[1]))
+            let (ring_ready, control_ready) = {
+                // The engine's completions wake the loop too (no allocation
+                // per wake-up: a device without an engine polls two fds).
+                let io_fd = self.engine.as_ref().map(|e| e.event_fd());
+                let mut fds = [
+                    PollFd::new(self.doorbell.fd(), PollFlags::POLLIN),
+                    PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(io_fd.unwrap_or(wake.as_fd()), PollFlags::POLLIN),
+                ];
+                let fds = &mut fds[..if io_fd.is_some() { 3 } else { 2 }];
+                let timeout = if backlog || self.spin_for_work() { PollTimeout::ZERO } else { PollTimeout::NONE };
+                match nix::poll::poll(fds, timeout) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(DeviceError::Poll(e)),
                 }
+                let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+                if io_fd.is_some()
+                    && ready(&fds[2])
+                    && let Some(engine) = &self.engine
+                {
+                    engine.clear_events();
+                }
+                (ready(&fds[0]), ready(&fds[1]))
             };
             if control_ready || self.control_pending.load(Ordering::Acquire) {
                 let _ = wake.read();
