@@ -33,12 +33,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use io_uring::{IoUring, opcode, types};
-use nix::sys::eventfd::{EfdFlags, EventFd};
 use slab::Slab;
 
 use crate::backing::{BackingFile, StoreError};
@@ -264,8 +263,9 @@ pub struct IoEngine {
     max_in_flight: usize,
     nowait_first: bool,
     busy_poll: std::time::Duration,
-    /// Signalled by io_uring for every completion (the device loop polls it).
-    events: EventFd,
+    /// The io_uring's own descriptor: readable while its completion queue
+    /// holds entries (the device loop polls it; reaping clears it).
+    ring_fd: Option<RawFd>,
 }
 
 impl std::fmt::Debug for IoEngine {
@@ -284,14 +284,10 @@ impl IoEngine {
     /// where io_uring is not available.
     pub fn new(settings: IoSettings) -> io::Result<Self> {
         let mode = settings.mode;
-        let events = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
         let uring = match mode {
             IoMode::Blocking => None,
             IoMode::Uring | IoMode::Auto => match IoUring::new(QUEUE_ENTRIES) {
-                Ok(ring) => {
-                    ring.submitter().register_eventfd(events.as_fd().as_raw_fd())?;
-                    Some(ring)
-                }
+                Ok(ring) => Some(ring),
                 Err(e) if mode == IoMode::Auto => {
                     tracing::warn!(error = %e, "io_uring unavailable; backing-store I/O runs one command at a time");
                     None
@@ -299,6 +295,7 @@ impl IoEngine {
                 Err(e) => return Err(e),
             },
         };
+        let ring_fd = uring.as_ref().map(|ring| ring.as_raw_fd());
         let inner = Inner {
             uring,
             ops: OpTable::default(),
@@ -316,7 +313,7 @@ impl IoEngine {
             max_in_flight: settings.max_in_flight.max(1),
             nowait_first: settings.nowait_first,
             busy_poll: settings.busy_poll,
-            events,
+            ring_fd,
         })
     }
 
@@ -345,9 +342,13 @@ impl IoEngine {
         self.lock().uring.is_some()
     }
 
-    /// The descriptor that becomes readable when operations completed.
-    pub fn event_fd(&self) -> BorrowedFd<'_> {
-        self.events.as_fd()
+    /// The descriptor that is readable while completed operations wait to
+    /// be reaped (the io_uring itself: polling it costs no eventfd signal
+    /// per completion and no read to clear it); `None` without io_uring.
+    pub fn completion_fd(&self) -> Option<BorrowedFd<'_>> {
+        // SAFETY: the ring is created with the engine and never replaced
+        // or closed before it, so the descriptor lives as long as `self`.
+        self.ring_fd.map(|fd| unsafe { BorrowedFd::borrow_raw(fd) })
     }
 
     /// Operations not finished yet.
@@ -564,12 +565,6 @@ impl IoEngine {
     /// Hand the queued operations to the kernel (one syscall).
     pub fn submit(&self) -> io::Result<()> {
         self.lock().submit()
-    }
-
-    /// Consume the event descriptor's count (after a poll saw it readable;
-    /// left set, it would keep the poll from sleeping).
-    pub fn clear_events(&self) {
-        let _ = self.events.read();
     }
 
     /// Collect the commands whose I/O finished (no waiting, no syscall:
@@ -800,6 +795,20 @@ impl Inner {
         let Some(ring) = self.uring.as_mut() else { return };
         let mut done = std::mem::take(&mut self.cqes);
         done.extend(ring.completion().map(|c| (c.user_data(), c.result())));
+        // More completions than the queue holds wait in the kernel until an
+        // enter asks for them (the ring fd stays readable meanwhile, and
+        // without one no wake-up would ever bring them).
+        while ring.submission().cq_overflow() {
+            if let Err(e) = ring.submitter().submit() {
+                tracing::warn!(error = %e, "flushing io_uring's overflowed completions failed");
+                break;
+            }
+            let before = done.len();
+            done.extend(ring.completion().map(|c| (c.user_data(), c.result())));
+            if done.len() == before {
+                break;
+            }
+        }
         let mut progressed = false;
         for (id, result) in done.drain(..) {
             let Some(op) = self.ops.get_mut(id) else { continue };
@@ -980,6 +989,44 @@ mod tests {
         let third = engine.begin();
         assert!(matches!(engine.read(&store, (1 << 20) - 4096, 8192, &back, 0), Err(StoreError::OutOfRange)));
         assert!(matches!(engine.seal(third), Some(None)));
+    }
+
+    #[test]
+    fn completions_beyond_the_queue_are_reaped_without_another_submit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = file(&dir, "overflow");
+        let settings = IoSettings { mode: IoMode::Uring, nowait_first: false, ..Default::default() };
+        let engine = IoEngine::new(settings).unwrap();
+        // More reads than the completion queue holds (twice the 256
+        // submission entries), each its own command, all finished before
+        // anything is reaped.
+        let commands = 3 * QUEUE_ENTRIES as usize;
+        let buffers: Vec<DataBuffer> = (0..commands).map(|_| buffer(512)).collect();
+        let mut tokens = Vec::new();
+        for (i, back) in buffers.iter().enumerate() {
+            let token = engine.begin();
+            engine.read(&store, (i as u64 % 2048) * 512, 512, back, 0).unwrap();
+            assert!(engine.seal(token).is_none());
+            tokens.push(token);
+        }
+        engine.submit().unwrap();
+        let fd = engine.completion_fd().expect("io_uring");
+        let mut done = Vec::new();
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while done.len() < commands && Instant::now() < deadline {
+            // Sleep on the ring's fd as the device loop does, then reap
+            // (no enter of our own).
+            let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+            nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            engine.reap_into(&mut done);
+        }
+        let mut got: Vec<Token> = done.iter().map(|(t, _)| *t).collect();
+        got.sort_unstable();
+        assert_eq!(got, tokens, "every command finishes, once");
+        assert!(done.iter().all(|(_, failure)| failure.is_none()));
+        let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+        assert_eq!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap(), 0, "reaped: nothing readable");
     }
 
     #[test]

@@ -126,6 +126,12 @@ impl DeviceLoop {
             // Only a sealed command still in flight can finish.
             return Ok(());
         }
+        self.reap_all()
+    }
+
+    /// [`DeviceLoop::reap`], emptying the completion queue even when no
+    /// command is in flight.
+    fn reap_all(&mut self) -> Result<(), DeviceError> {
         let Some(engine) = self.engine.clone() else { return Ok(()) };
         let mut reaped = std::mem::take(&mut self.reaped);
         engine.reap_into(&mut reaped);
@@ -342,10 +348,12 @@ impl DeviceLoop {
         // Entries may already be waiting (a restarted daemon adopting a ring).
         let mut backlog = true;
         loop {
-            let (ring_ready, control_ready) = {
-                // The engine's completions wake the loop too (no allocation
-                // per wake-up: a device without an engine polls two fds).
-                let io_fd = self.engine.as_ref().map(|e| e.event_fd());
+            let (ring_ready, control_ready, io_ready) = {
+                // Finished I/O wakes the loop too: the io_uring's own fd is
+                // readable while its completion queue holds entries (no
+                // allocation per wake-up: a device without io_uring polls
+                // two fds).
+                let io_fd = self.engine.as_ref().and_then(|e| e.completion_fd());
                 let mut fds = [
                     PollFd::new(self.doorbell.fd(), PollFlags::POLLIN),
                     PollFd::new(wake.as_fd(), PollFlags::POLLIN),
@@ -359,13 +367,7 @@ impl DeviceLoop {
                     Err(e) => return Err(DeviceError::Poll(e)),
                 }
                 let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-                if io_fd.is_some()
-                    && ready(&fds[2])
-                    && let Some(engine) = &self.engine
-                {
-                    engine.clear_events();
-                }
-                (ready(&fds[0]), ready(&fds[1]))
+                (ready(&fds[0]), ready(&fds[1]), fds.len() == 3 && ready(&fds[2]))
             };
             if control_ready || self.control_pending.load(Ordering::Acquire) {
                 let _ = wake.read();
@@ -376,7 +378,13 @@ impl DeviceLoop {
             if ring_ready && let Err(e) = self.doorbell.ack() {
                 tracing::warn!(device = %self.name, error = %e, "doorbell ack failed");
             }
-            self.reap()?;
+            if io_ready {
+                // Whatever the completions are for: left in the queue, they
+                // would keep the fd readable and the poll from sleeping.
+                self.reap_all()?;
+            } else {
+                self.reap()?;
+            }
             backlog = self.drain()? == Drained::Interrupted;
         }
     }
