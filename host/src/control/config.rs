@@ -408,6 +408,11 @@ fn default_hw_max_sectors() -> u32 {
 /// a spin costs far more than the wake-up it saves.
 const MAX_BUSY_POLL_US: u32 = 1000;
 
+/// Commands with I/O in flight per device, at most: far above what an
+/// initiator queues to one LUN (tcm_loop's and iSCSI's queues are a few
+/// hundred deep), low enough that a typo is an error, not a silent no-op.
+const MAX_IN_FLIGHT: u32 = 4096;
+
 fn default_max_in_flight() -> u32 {
     crate::aio::DEFAULT_MAX_IN_FLIGHT as u32
 }
@@ -585,6 +590,12 @@ impl DeviceConfig {
             && !((1 << 20)..=(4u64 << 30)).contains(&m.0)
         {
             return Err(ctx(format!("memory_limit {} must be between 1M and 4G", m.0)));
+        }
+        if !(1..=MAX_IN_FLIGHT).contains(&d.max_in_flight) {
+            return Err(ctx(format!(
+                "max_in_flight {} out of range 1..={MAX_IN_FLIGHT} (commands with I/O in flight at once)",
+                d.max_in_flight
+            )));
         }
         if d.busy_poll_us > MAX_BUSY_POLL_US {
             return Err(ctx(format!(
@@ -769,6 +780,8 @@ mod tests {
             (format!("[metrics]\nlisten = \"0.0.0.0:9725\"\n{EXAMPLE}"), "not a loopback"),
             (EXAMPLE.replace("size = \"64M\"", "size = \"64M\"\nmemory_limit = \"1K\""), "memory_limit"),
             (EXAMPLE.replace("size = \"64M\"", "size = \"64M\"\nbusy_poll_us = 5000"), "busy_poll_us 5000"),
+            (EXAMPLE.replace("size = \"64M\"", "size = \"64M\"\nmax_in_flight = 0"), "max_in_flight 0 out of range"),
+            (EXAMPLE.replace("size = \"64M\"", "size = \"64M\"\nmax_in_flight = 100000"), "max_in_flight 100000"),
         ];
         for (text, want) in cases {
             let err = ServeConfig::parse(&text).expect_err(want);
